@@ -1,0 +1,46 @@
+"""NodeConfig: one server under a seeded open-loop workload (the NodeTest scenario)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from .server_config import ServerConfig
+from .workload import WorkloadConfig
+
+__all__ = ["NodeConfig"]
+
+
+class NodeConfig(WorkloadConfig, ServerConfig):
+    """Everything a NodeTest needs: the server's settings (all :class:`ServerConfig` fields, flat, as
+    SGLang names them), the workload (all :class:`WorkloadConfig` fields) and where results go.
+
+    Example (the spec's API; ``backend="sim"`` needs no GPU)::
+
+        config = NodeConfig(model_path="meta-llama/Llama-2-7b-hf", gpu_id=0, request_rate=10.0,
+                            num_prompts=100, backend="sim")
+    """
+
+    dataset_name: WorkloadConfig.model_fields["dataset_name"].annotation = "sharegpt"  # type: ignore[name-defined]
+    output_dir: Path = Field(default=Path("results/node_test"), description="where result files go")
+    name: str | None = Field(default=None, description="label of this run in reports and comparisons")
+    collect_timeseries: bool = Field(default=True, description="scrape /metrics during the run")
+    timeseries_interval_s: float = Field(default=0.5, gt=0)
+    flush_cache_after_warmup: bool = True
+    record_ground_truth: bool = Field(default=False, description="sim only: write the sim's truth log")
+    write_plots: bool = True
+    progress: bool = Field(default=True, description="show a progress bar during the run")
+
+    @model_validator(mode="after")
+    def _node_checks(self) -> NodeConfig:
+        if self.record_ground_truth and self.backend != "sim":
+            raise ValueError("record_ground_truth needs backend='sim' (only the simulator writes a truth log)")
+        return self
+
+    def to_server_config(self) -> ServerConfig:
+        """The server part of this config."""
+        fields = {k: getattr(self, k) for k in ServerConfig.model_fields}
+        if self.record_ground_truth and fields["sim_ground_truth_log"] is None:
+            fields["sim_ground_truth_log"] = self.output_dir / "sim_ground_truth.jsonl"
+        return ServerConfig(**fields)

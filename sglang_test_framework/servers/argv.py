@@ -1,0 +1,105 @@
+"""Command lines for SGLang servers, the simulator and the SGLang router (pure functions)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from ..config.router_config import RouterConfig
+from ..config.server_config import ServerConfig
+
+__all__ = ["router_argv", "server_argv", "server_env"]
+
+# ServerConfig field → SGLang flag for value flags passed only when set (names per SGLang 0.5.23).
+_VALUE_FLAGS: tuple[tuple[str, str], ...] = (
+    ("max_running_requests", "--max-running-requests"),
+    ("mem_fraction_static", "--mem-fraction-static"),
+    ("chunked_prefill_size", "--chunked-prefill-size"),
+    ("max_prefill_tokens", "--max-prefill-tokens"),
+    ("max_queued_requests", "--max-queued-requests"),
+    ("max_total_tokens", "--max-total-tokens"),
+    ("schedule_policy", "--schedule-policy"),
+    ("schedule_conservativeness", "--schedule-conservativeness"),
+    ("api_key", "--api-key"),
+    ("served_model_name", "--served-model-name"),
+    ("context_length", "--context-length"),
+    ("random_seed", "--random-seed"),
+    ("log_level", "--log-level"),
+)
+_BOOL_FLAGS: tuple[tuple[str, str], ...] = (
+    ("enable_torch_compile", "--enable-torch-compile"),
+    ("disable_radix_cache", "--disable-radix-cache"),
+    ("enable_metrics", "--enable-metrics"),
+    ("enable_cache_report", "--enable-cache-report"),
+)
+
+
+def _fmt(value: object) -> str:
+    return str(value)
+
+
+def server_argv(config: ServerConfig, port: int, python: str = sys.executable) -> list[str]:
+    """argv for one server: ``python -m sglang.launch_server …`` or the simulator with the same flags.
+
+    Always passes ``--model-path --host --port --tp-size``; other flags only when set.
+    """
+    module = "sglang.launch_server" if config.backend == "sglang" else "sglang_test_framework.sim"
+    argv = [python, "-m", module, "--model-path", config.model_path, "--host", config.host,
+            "--port", str(port), "--tp-size", str(config.tp_size)]
+    for field, flag in _VALUE_FLAGS:
+        value = getattr(config, field)
+        if value is not None:
+            argv += [flag, _fmt(value)]
+    for field, flag in _BOOL_FLAGS:
+        if getattr(config, field):
+            argv.append(flag)
+    if config.backend == "sim":
+        if config.sim_profile:
+            argv += ["--sim-profile", config.sim_profile]
+        if config.sim_ground_truth_log:
+            argv += ["--sim-ground-truth-log", str(config.sim_ground_truth_log)]
+        argv += ["--sim-worker-id", config.server_id or f"{config.host}:{port}"]
+        argv += config.sim_args
+    argv += config.extra_args
+    return argv
+
+
+def server_env(config: ServerConfig, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a server: ``CUDA_VISIBLE_DEVICES`` = gpu_id … gpu_id+tp_size−1 (sglang backend)."""
+    env = dict(os.environ if base is None else base)
+    if config.backend == "sglang":
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in config.gpu_ids)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(config.env)
+    return env
+
+
+def router_argv(config: RouterConfig, policy: str, worker_urls: Sequence[str], port: int,
+                prometheus_port: int, python: str = sys.executable) -> list[str]:
+    """argv for ``python -m sglang_router.launch_router`` (flag names of sglang-router 0.3.2)."""
+    argv = [python, "-m", "sglang_router.launch_router", "--host", config.host, "--port", str(port),
+            "--worker-urls", *worker_urls, "--policy", policy,
+            "--prometheus-host", config.prometheus_host, "--prometheus-port", str(prometheus_port),
+            "--cache-threshold", str(config.cache_threshold),
+            "--balance-abs-threshold", str(config.balance_abs_threshold),
+            "--balance-rel-threshold", str(config.balance_rel_threshold),
+            "--eviction-interval-secs", str(config.eviction_interval_secs),
+            "--max-tree-size", str(config.max_tree_size),
+            "--worker-startup-timeout-secs", str(config.worker_startup_timeout_secs),
+            "--worker-startup-check-interval", str(config.worker_startup_check_interval),
+            "--health-check-interval-secs", str(config.health_check_interval_secs),
+            "--health-check-timeout-secs", str(config.health_check_timeout_secs),
+            "--health-failure-threshold", str(config.health_failure_threshold),
+            "--health-success-threshold", str(config.health_success_threshold),
+            "--retry-max-retries", str(config.retry_max_retries),
+            "--request-timeout-secs", str(config.request_timeout_secs),
+            "--log-level", config.log_level]
+    if config.disable_retries:
+        argv.append("--disable-retries")
+    if config.disable_circuit_breaker:
+        argv.append("--disable-circuit-breaker")
+    if config.api_key:
+        argv += ["--api-key", config.api_key]
+    argv += config.extra_args
+    return argv

@@ -1,0 +1,136 @@
+"""Child processes: own process group, log captured to a file, terminate → wait → kill.
+
+This module (with the rest of ``servers/``) is the only code in the package that spawns processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+__all__ = ["ManagedProcess", "log_tail"]
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to SIGTERM the child if we die without cleaning up (even on SIGKILL)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+class ManagedProcess:
+    """A child process in its own process group whose stdout+stderr go to ``log_path``."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._log_fh: IO[bytes] | None = None
+
+    def start(self) -> None:
+        """Spawn the process (argv list, never a shell)."""
+        if self._popen is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_fh = self.log_path.open("ab")
+        # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only use it from the main thread.
+        in_main = threading.current_thread() is threading.main_thread()
+        self._popen = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            self.argv, stdout=self._log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self.env, start_new_session=True, preexec_fn=_child_setup if in_main else None,
+        )
+        logger.debug("started %s pid=%d: %s", self.name, self._popen.pid, " ".join(self.argv))
+
+    @property
+    def pid(self) -> int | None:
+        """OS process id (None before start)."""
+        return self._popen.pid if self._popen else None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit code if the process has exited, else None."""
+        return self._popen.poll() if self._popen else None
+
+    def is_running(self) -> bool:
+        """True while the process has been started and has not exited."""
+        return self._popen is not None and self._popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of this process's log."""
+        return log_tail(self.log_path, lines)
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        """SIGTERM the whole process group, wait up to ``timeout_s``, then SIGKILL it. Idempotent."""
+        popen = self._popen
+        if popen is None:
+            return None
+        if popen.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                popen.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not exit %.0fs after SIGTERM; sending SIGKILL", self.name, timeout_s)
+                self._signal_group(signal.SIGKILL)
+                popen.wait(timeout=10)
+        # Grandchildren (e.g. SGLang's scheduler processes) share the group: make sure none remain.
+        self._signal_group(signal.SIGKILL)
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+        return popen.returncode
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the process group without waiting (pair with :meth:`stop`)."""
+        if self.is_running():
+            self._signal_group(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the process group immediately (used to simulate a crashed worker)."""
+        self._signal_group(signal.SIGKILL)
+        if self._popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(timeout=10)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, sig)
+
+    def wait_exit(self, timeout_s: float) -> int | None:
+        """Wait for the process to exit on its own; returns its code or None on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            code = self.returncode
+            if code is not None:
+                return code
+            time.sleep(0.05)
+        return None

@@ -1,0 +1,62 @@
+"""Exact command lines and GPU pinning for real SGLang, the simulator and the router."""
+
+from __future__ import annotations
+
+import sys
+
+from sglang_test_framework.config.router_config import RouterConfig
+from sglang_test_framework.config.server_config import ServerConfig
+from sglang_test_framework.servers.argv import router_argv, server_argv, server_env
+
+
+def test_sglang_argv_is_exact_and_only_has_flags_the_user_set() -> None:
+    cfg = ServerConfig(model_path="/models/llama", backend="sglang", port=31000, tp_size=2, gpu_id=2,
+                       max_running_requests=128, mem_fraction_static=0.85, enable_metrics=False,
+                       enable_cache_report=False)
+    assert server_argv(cfg, 31000) == [
+        sys.executable, "-m", "sglang.launch_server", "--model-path", "/models/llama",
+        "--host", "127.0.0.1", "--port", "31000", "--tp-size", "2",
+        "--max-running-requests", "128", "--mem-fraction-static", "0.85",
+    ]
+
+
+def test_sglang_env_pins_gpus_for_tensor_parallel() -> None:
+    cfg = ServerConfig(model_path="m", backend="sglang", gpu_id=4, tp_size=4)
+    env = server_env(cfg, base={"PATH": "/bin"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "4,5,6,7"
+    assert env["PATH"] == "/bin"
+
+
+def test_sglang_flag_names_follow_the_interfaces_sheet() -> None:
+    cfg = ServerConfig(model_path="m", backend="sglang", chunked_prefill_size=4096, max_prefill_tokens=8192,
+                       schedule_policy="lpm", schedule_conservativeness=1.3, enable_torch_compile=True,
+                       disable_radix_cache=True, api_key="k", context_length=4096, random_seed=1,
+                       extra_args=["--enable-hierarchical-cache", "--hicache-ratio", "2"])
+    argv = server_argv(cfg, 30000)
+    for flag in ("--chunked-prefill-size", "--max-prefill-tokens", "--schedule-policy",
+                 "--schedule-conservativeness", "--enable-torch-compile", "--disable-radix-cache",
+                 "--enable-metrics", "--enable-cache-report", "--api-key", "--context-length", "--random-seed"):
+        assert flag in argv, flag
+    assert argv[-3:] == ["--enable-hierarchical-cache", "--hicache-ratio", "2"]
+    assert argv[argv.index("--chunked-prefill-size") + 1] == "4096"
+
+
+def test_sim_gets_the_same_flags_plus_sim_flags_and_no_gpu_pinning() -> None:
+    cfg = ServerConfig(model_path="m", backend="sim", max_running_requests=8, server_id="worker_1",
+                       sim_profile="llama-3-8b-h100", sim_args=["--sim-fail-first-n", "2"])
+    argv = server_argv(cfg, 40000)
+    assert argv[1:3] == ["-m", "sglang_test_framework.sim"]
+    assert argv[argv.index("--max-running-requests") + 1] == "8"
+    assert argv[argv.index("--sim-worker-id") + 1] == "worker_1"
+    assert argv[-2:] == ["--sim-fail-first-n", "2"]
+    assert "CUDA_VISIBLE_DEVICES" not in server_env(cfg, base={})
+
+
+def test_router_argv_uses_router_flag_names() -> None:
+    argv = router_argv(RouterConfig(cache_threshold=0.5), "cache_aware", ["http://a:1", "http://b:2"], 5000, 5001)
+    assert argv[1:3] == ["-m", "sglang_router.launch_router"]
+    i = argv.index("--worker-urls")
+    assert argv[i + 1 : i + 3] == ["http://a:1", "http://b:2"]
+    assert argv[argv.index("--policy") + 1] == "cache_aware"
+    assert argv[argv.index("--prometheus-port") + 1] == "5001"
+    assert argv[argv.index("--cache-threshold") + 1] == "0.5"
