@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from .cli_args import add_model_arguments, collect_model_values
 from .config.base import format_validation_error, load_yaml_mapping
 from .config.node_config import NodeConfig
+from .config.router_config import RouterConfig
+from .config.routing_config import RoutingConfig
 from .errors import ConfigError, FrameworkError
 
 __all__ = ["main"]
@@ -80,7 +82,191 @@ def _run_node(args: argparse.Namespace) -> int:
     return 0 if results.summary.get("completed", 0) > 0 else 1
 
 
-COMMANDS: list[Callable[[Any], None]] = [_node_parser]
+def _routing_parser(sub: Any) -> None:
+    p = sub.add_parser("routing", help="run a RoutingTest (workers behind a router); --policies compares")
+    _add_common(p)
+    p.add_argument("--output-file", type=Path, help="also write the one-line JSON summary here")
+    p.add_argument("--policies", nargs="+", help="compare these policies on the same seeded workload")
+    add_model_arguments(p, RoutingConfig, "routing test", NODE_ALIASES)
+    add_model_arguments(p, RouterConfig, "router (--router-*)", prefix="router_")
+    p.set_defaults(handler=_run_routing)
+
+
+def _run_routing(args: argparse.Namespace) -> int:
+    from .tests.routing_test import RoutingTest
+
+    router_values = collect_model_values(args, RouterConfig, prefix="router_")
+    defaults = _sim_defaults(args)
+    config = build_config(RoutingConfig, args, defaults)
+    if router_values:
+        merged = {**config.router.model_dump(), **router_values}
+        config = build_config(RoutingConfig, args, {**defaults, "router": merged})
+    if args.quiet:
+        config.progress = False
+    if args.policies:
+        comparison = RoutingTest.compare(config, args.policies)
+        print(comparison.to_text())
+        print(f"Comparison: {', '.join(str(p) for p in comparison.files.values())}")
+        return 0
+    test = RoutingTest(config, output_file=args.output_file)
+    results = test.run()
+    print(results.per_worker.to_string(index=False) if results.per_worker is not None else "")
+    for key in ("request_throughput", "cache_hit_rate", "load_imbalance", "p99_server_latency", "failed"):
+        print(f"{key}: {results.summary.get(key)}")
+    paths = test.visualize_results(results)
+    print(f"Results: {results.output_dir}  Plots: {', '.join(str(p) for p in paths)}")
+    return 0 if results.summary.get("completed", 0) > 0 else 1
+
+
+def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not raw:
+            raise ConfigError(f"--grid {item!r}: use key=v1,v2,... (e.g. max_running_requests=32,64,128)")
+        grid[key.strip()] = [_scalar(v) for v in raw.split(",") if v.strip()]
+    return grid
+
+
+def _scalar(text: str) -> Any:
+    text = text.strip()
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _sweep_parser(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run a NodeTest per grid point; rerun resumes (finished points are skipped)")
+    _add_common(p)
+    p.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
+                   help="config field or raw server flag (--page-size=1,64) and its values")
+    p.add_argument("--request-rates", nargs="+", type=float, help="shorthand for --grid request_rate=...")
+    p.add_argument("--repeats", type=int, default=1, help="runs per point (for confidence intervals)")
+    p.add_argument("--sweep-dir", type=Path, default=Path("results/sweep"), help="where the sweep is written")
+    add_model_arguments(p, NodeConfig, "base node config", NODE_ALIASES, skip={"output_dir"})
+    p.set_defaults(handler=_run_sweep)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from .config.sweep_config import SweepConfig
+    from .tests.sweep import run_sweep
+
+    base = build_config(NodeConfig, args, _sim_defaults(args))
+    grid = _parse_grid([g.replace("--", "", 1) if g.startswith("--") and "=" in g else g for g in args.grid])
+    if args.request_rates:
+        grid["request_rate"] = list(args.request_rates)
+    if args.quiet:
+        base.progress = False
+    try:
+        sweep = SweepConfig(base=base, grid=grid, repeats=args.repeats, output_dir=args.sweep_dir)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "sweep")) from exc
+    result = run_sweep(sweep)
+    print(result.to_text())
+    print(f"ran {len(result.ran)}, skipped {len(result.skipped)} finished, failed {len(result.failed)}")
+    for name, why in result.failed.items():
+        print(f"  failed: {name}: {why}")
+    print(f"Sweep: {', '.join(str(p) for p in result.files.values())}")
+    return 1 if result.failed else 0
+
+
+def _compare_parser(sub: Any) -> None:
+    p = sub.add_parser("compare", help="compare result files side by side (ratios, CI, plots)")
+    p.add_argument("files", nargs="+", type=Path, help="summary JSON files (ours or bench_serving's JSONL)")
+    p.add_argument("--labels", nargs="+", help="one label per file (same label = repeated runs)")
+    p.add_argument("--baseline", type=int, default=0, help="index of the baseline file for ratios")
+    p.add_argument("--output-dir", type=Path, default=Path("results/comparison"))
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from .analysis.compare import compare_results
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"files: not found: {', '.join(missing)}")
+    result = compare_results(args.files, labels=args.labels, baseline=args.baseline)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    print(result.to_text())
+    table_path = args.output_dir / "comparison.csv"
+    result.table.to_csv(table_path)
+    (args.output_dir / "comparison.md").write_text(result.to_markdown() + "\n")
+    png = args.output_dir / "comparison.png"
+    result.save_plot(png)
+    print(f"Comparison: {table_path}, {args.output_dir / 'comparison.md'}, {png}")
+    return 0
+
+
+def _soak_parser(sub: Any) -> None:
+    p = sub.add_parser("soak", help="run for a duration with server memory sampled; flags a leak trend")
+    _add_common(p)
+    p.add_argument("--duration-s", type=float, required=True, help="how long to send requests")
+    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES)
+    p.set_defaults(handler=_run_soak)
+
+
+def _run_soak(args: argparse.Namespace) -> int:
+    from .tests.soak import run_soak
+
+    config = build_config(NodeConfig, args, _sim_defaults(args))
+    if args.quiet:
+        config.progress = False
+    soak = run_soak(config, args.duration_s)
+    from .tests.node_test import NodeTest
+
+    NodeTest(config).analyze_results(soak.results)
+    print(soak.to_text())
+    return 3 if soak.leak_suspected else 0
+
+
+def _slo_parser(sub: Any) -> None:
+    p = sub.add_parser("slo-search", help="find the highest request rate that meets SLOs")
+    _add_common(p)
+    p.add_argument("--goodput", nargs="+", required=True, metavar="KEY:MS",
+                   help="SLOs like bench_serving: ttft:500 tpot:50 e2el:3000")
+    p.add_argument("--target-attainment", type=float, default=0.9)
+    p.add_argument("--start-rate", type=float, default=1.0)
+    p.add_argument("--max-rate", type=float, default=1024.0)
+    p.add_argument("--bisect-steps", type=int, default=4)
+    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES)
+    p.set_defaults(handler=_run_slo)
+
+
+def _run_slo(args: argparse.Namespace) -> int:
+    import json
+
+    from .tests.slo_search import find_max_rate
+
+    slos: dict[str, float] = {}
+    for item in args.goodput:
+        key, _, ms = item.partition(":")
+        try:
+            slos[key] = float(ms)
+        except ValueError as exc:
+            raise ConfigError(f"--goodput {item!r}: use key:milliseconds, e.g. ttft:500") from exc
+    config = build_config(NodeConfig, args, _sim_defaults(args))
+    if args.quiet:
+        config.progress = False
+    try:
+        result = find_max_rate(config, slos, args.target_attainment, args.start_rate, args.max_rate,
+                               args.bisect_steps)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    for p in result.probes:
+        print(f"rate {p.request_rate:8.2f} req/s: attainment {p.attainment:6.1%}  "
+              f"goodput {p.request_goodput:7.2f} req/s  {'PASS' if p.passed else 'FAIL'}")
+    print(f"max rate meeting {slos} at ≥{args.target_attainment:.0%}: {result.best_rate:.2f} req/s")
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    (config.output_dir / "slo_search.json").write_text(json.dumps(result.to_dict()) + "\n")
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [_node_parser, _routing_parser, _sweep_parser, _compare_parser,
+                                         _soak_parser, _slo_parser]
 
 
 def make_parser() -> argparse.ArgumentParser:

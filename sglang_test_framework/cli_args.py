@@ -44,15 +44,16 @@ def _float(text: str) -> float:
 
 
 def _add_one(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, annotation: Any,
-             help_text: str, aliases: list[str]) -> None:
-    flag = "--" + name.replace("_", "-")
+             help_text: str, aliases: list[str], prefix: str = "") -> None:
+    flag = "--" + (prefix + name).replace("_", "-")
     flags = [flag, *aliases]
-    common: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+    dest = f"{prefix}_{name}" if prefix else name
+    common: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
     ann = _unwrap_optional(annotation)
     origin = typing.get_origin(ann)
     if ann is bool:
         parser.add_argument(*flags, action="store_true", **common)
-        parser.add_argument("--no-" + name.replace("_", "-"), action="store_false", dest=name,
+        parser.add_argument("--no-" + (prefix + name).replace("_", "-"), action="store_false", dest=dest,
                             default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     elif origin is Literal:
         parser.add_argument(*flags, choices=[str(c) for c in typing.get_args(ann)], **common)
@@ -72,8 +73,10 @@ def _add_one(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: st
 
 def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel], title: str,
                         aliases: Mapping[str, list[str]] | None = None,
-                        skip: set[str] | None = None) -> None:
-    """Add one option per field of ``model`` (nested models are skipped) in an argument group."""
+                        skip: set[str] | None = None, prefix: str = "") -> None:
+    """Add one option per field of ``model`` (nested models are skipped) in an argument group.
+
+    With ``prefix='router_'`` a field ``port`` becomes ``--router-port`` (dest ``router__port``)."""
     group = parser.add_argument_group(title)
     aliases = aliases or {}
     for name, info in model.model_fields.items():
@@ -84,10 +87,16 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
             continue
         default = info.get_default(call_default_factory=True)
         help_text = (info.description or "") + (f" (default: {default})" if default not in (None, [], {}) else "")
-        _add_one(group, name, info.annotation, help_text.strip(), aliases.get(name, []))
+        _add_one(group, name, info.annotation, help_text.strip(), aliases.get(name, []), prefix)
 
 
-def collect_model_values(namespace: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:
+def collect_model_values(namespace: argparse.Namespace, model: type[BaseModel],
+                         prefix: str = "") -> dict[str, Any]:
     """The values the user gave on the command line for ``model``'s fields."""
     given = vars(namespace)
-    return {name: given[name] for name in model.model_fields if name in given}
+    out = {}
+    for name in model.model_fields:
+        dest = f"{prefix}_{name}" if prefix else name
+        if dest in given:
+            out[name] = given[dest]
+    return out

@@ -57,9 +57,15 @@ class StrictModel(BaseModel):
             raise ConfigError(format_validation_error(exc, source)) from exc
 
     @classmethod
-    def from_yaml(cls: type[ModelT], path: str | Path) -> ModelT:
-        """Load from a YAML mapping; errors name the file and each offending field."""
-        return cls.build(source=f"{cls.__name__} in {path}", **load_yaml_mapping(path))
+    def yaml_values(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Turn a YAML mapping into field values (subclasses accept template sections here)."""
+        return data
+
+    @classmethod
+    def from_yaml(cls: type[ModelT], path: str | Path, **overrides: Any) -> ModelT:
+        """Load from a YAML mapping (``overrides`` win); errors name the file and each offending field."""
+        values = {**cls.yaml_values(load_yaml_mapping(path)), **overrides}
+        return cls.build(source=f"{cls.__name__} in {path}", **values)
 
     def to_yaml(self, path: str | Path) -> None:
         """Write this config as YAML (round-trips through :meth:`from_yaml`)."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from .server_config import ServerConfig
-from .workload import WorkloadConfig
+from .workload import DatasetName, WorkloadConfig
 
 __all__ = ["NodeConfig"]
 
@@ -22,7 +23,7 @@ class NodeConfig(WorkloadConfig, ServerConfig):
                             num_prompts=100, backend="sim")
     """
 
-    dataset_name: WorkloadConfig.model_fields["dataset_name"].annotation = "sharegpt"  # type: ignore[name-defined]
+    dataset_name: DatasetName = "sharegpt"
     output_dir: Path = Field(default=Path("results/node_test"), description="where result files go")
     name: str | None = Field(default=None, description="label of this run in reports and comparisons")
     collect_timeseries: bool = Field(default=True, description="scrape /metrics during the run")
@@ -37,6 +38,16 @@ class NodeConfig(WorkloadConfig, ServerConfig):
         if self.record_ground_truth and self.backend != "sim":
             raise ValueError("record_ground_truth needs backend='sim' (only the simulator writes a truth log)")
         return self
+
+    @classmethod
+    def yaml_values(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A flat mapping of fields, or a spec-style template with a ``node_config:`` section (its
+        ``routing_config:`` section, if any, is for RoutingConfig and ignored here)."""
+        if "node_config" in data or "routing_config" in data:
+            section = data.get("node_config") or {}
+            rest = {k: v for k, v in data.items() if k not in ("node_config", "routing_config")}
+            return {**rest, **section}
+        return data
 
     def to_server_config(self) -> ServerConfig:
         """The server part of this config."""

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from ..config.router_config import RouterConfig
+from ..config.routing_config import REAL_ROUTER_POLICIES
 from ..errors import RouterError, ServerLaunchError
 from .argv import router_argv
 from .process import ManagedProcess
@@ -22,7 +23,6 @@ from .server import RouterHandle
 
 __all__ = ["REAL_ROUTER_POLICIES", "fetch_router_workers", "start_router"]
 
-REAL_ROUTER_POLICIES = ("cache_aware", "round_robin", "random", "power_of_two")
 
 
 def _auth(api_key: str | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ import logging
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -85,7 +85,8 @@ async def _flush(session: aiohttp.ClientSession, url: str, api_key: str | None) 
 async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], target: LoadTarget,
                            output_dir: Path, *, flush_after_warmup: bool = True,
                            collect_timeseries: bool = True, timeseries_interval_s: float = 0.5,
-                           progress: bool = True, label: str = "") -> WorkloadRun:
+                           progress: bool = True, label: str = "",
+                           on_start: Callable[[], Awaitable[None]] | None = None) -> WorkloadRun:
     """Warm up, flush caches, then send ``requests`` open-loop and collect every record.
 
     Records are appended to ``output_dir/requests.jsonl`` as they finish, so a crash or Ctrl-C loses
@@ -115,6 +116,8 @@ async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], 
 
         if collect_timeseries and target.scrape_targets:
             await collector.start_collection(target.scrape_targets, interval_s=timeseries_interval_s)
+        if on_start is not None:
+            await on_start()
         started_wall_s = time.time()
         interrupted = False
         records: list[RequestRecord] = []
@@ -159,8 +162,10 @@ def write_run_files(output_dir: Path, config: dict[str, Any], summary_line: dict
     files["config"].write_text(yaml.safe_dump(config, sort_keys=False))
     files["versions"] = output_dir / "versions.json"
     files["versions"].write_text(json.dumps(_versions(), indent=2) + "\n")
-    if output_file is not None:
+    if output_file is not None:  # written last and atomically: its existence means the run finished
         output_file.parent.mkdir(parents=True, exist_ok=True)
-        output_file.write_text(json.dumps(summary_line, default=str) + "\n")
+        tmp = output_file.with_name(output_file.name + ".tmp")
+        tmp.write_text(json.dumps(summary_line, default=str) + "\n")
+        tmp.replace(output_file)
         files["output_file"] = output_file
     return files

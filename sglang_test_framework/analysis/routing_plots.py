@@ -1,0 +1,122 @@
+"""Routing plots: per-worker distribution bars, latency CDFs per policy, per-worker queue depth over time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..results import RunResults  # noqa: E402
+
+__all__ = ["plot_policy_comparison", "plot_routing_results"]
+
+
+def _cdf(ax: plt.Axes, values: pd.Series, label: str) -> None:
+    data = np.sort(values.dropna().to_numpy(dtype=float))
+    if data.size:
+        ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
+
+
+def _queue_depth(ax: plt.Axes, ts: pd.DataFrame, title: str) -> bool:
+    if ts.empty or "metric" not in ts:
+        return False
+    sub = ts[ts["metric"].isin(["sglang:num_queue_reqs", "sglang:num_running_reqs"])]
+    if sub.empty:
+        return False
+    for (target, metric), grp in sub.groupby(["target", "metric"]):
+        style = "-" if metric.endswith("queue_reqs") else ":"
+        short = "queued" if metric.endswith("queue_reqs") else "running"
+        ax.plot(grp["t_s"], grp["value"], style, label=f"{target} {short}")
+    ax.set_title(title)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("requests")
+    ax.legend(fontsize=7)
+    return True
+
+
+def plot_routing_results(results: RunResults, out_dir: Path) -> list[Path]:
+    """Three PNGs for one routing run: worker distribution, latency CDF, queue depth over time."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    table = results.per_worker if results.per_worker is not None else pd.DataFrame()
+    if not table.empty:
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+        for ax, col, title in zip(axes, ("requests", "cache_hit_rate", "p99_latency_ms"),
+                                  ("requests per worker", "cache hit rate", "P99 latency (ms)"), strict=True):
+            ax.bar(table["worker_id"].astype(str), table[col].astype(float))
+            ax.set_title(title)
+            ax.tick_params(axis="x", rotation=30)
+        fig.suptitle(f"{results.name}: per-worker distribution")
+        fig.tight_layout()
+        paths.append(out_dir / "worker_distribution.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    df = results.requests
+    if not df.empty:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ok = df[df["success"].astype(bool)]
+        for wid, grp in ok.groupby("worker_id"):
+            _cdf(ax, grp["server_latency_ms"], str(wid))
+        _cdf(ax, ok["server_latency_ms"], "all")
+        ax.set_xlabel("server latency (ms)")
+        ax.set_ylabel("CDF")
+        ax.legend(fontsize=8)
+        ax.set_title(f"{results.name}: latency CDF by worker")
+        fig.tight_layout()
+        paths.append(out_dir / "latency_cdf.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    if _queue_depth(ax, results.timeseries, f"{results.name}: per-worker queue depth"):
+        fig.tight_layout()
+        paths.append(out_dir / "queue_depth.png")
+        fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def plot_policy_comparison(results: Mapping[str, RunResults], out_dir: Path) -> list[Path]:
+    """PNGs comparing policies: latency/TTFT CDFs per policy and per-worker request share per policy."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for policy, res in results.items():
+        ok = res.requests[res.requests["success"].astype(bool)] if not res.requests.empty else res.requests
+        if not ok.empty:
+            _cdf(axes[0], ok["server_latency_ms"], policy)
+            _cdf(axes[1], ok["ttft_ms"], policy)
+    for ax, label in zip(axes, ("server latency (ms)", "TTFT (ms)"), strict=True):
+        ax.set_xlabel(label)
+        ax.set_ylabel("CDF")
+        ax.legend(fontsize=8)
+    fig.suptitle("latency by routing policy")
+    fig.tight_layout()
+    paths = [out_dir / "policy_latency_cdf.png"]
+    fig.savefig(paths[0], dpi=100)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    names = list(results)
+    width = 0.8 / max(1, len(names))
+    for k, policy in enumerate(names):
+        table = results[policy].per_worker
+        if table is None or table.empty:
+            continue
+        table = table[table["worker_id"] != "unattributed"]
+        x = np.arange(len(table)) + k * width
+        axes[0].bar(x, table["requests"].astype(float), width, label=policy)
+        axes[0].set_xticks(np.arange(len(table)) + 0.4 - width / 2, table["worker_id"].astype(str))
+    axes[0].set_title("requests per worker")
+    axes[0].legend(fontsize=8)
+    hit = [results[p].summary.get("cache_hit_rate") or 0.0 for p in names]
+    axes[1].bar(names, hit)
+    axes[1].set_title("cache hit rate")
+    fig.tight_layout()
+    paths.append(out_dir / "policy_distribution.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,82 @@
+"""SweepConfig: a grid over server args and request rates on top of a base NodeConfig."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from .base import StrictModel
+from .node_config import NodeConfig
+
+__all__ = ["SweepConfig", "SweepPoint"]
+
+
+class SweepPoint(StrictModel):
+    """One grid point: its stable name and the overrides it applies to the base config."""
+
+    name: str
+    overrides: dict[str, Any]
+
+
+class SweepConfig(StrictModel):
+    """Run the base NodeConfig once per grid point (and per repeat).
+
+    ``grid`` keys are NodeConfig fields (``max_running_requests``, ``request_rate``, ``chunked_prefill_size``…)
+    or raw server flags starting with ``--`` (``--hicache-mem-layout``, ``--page-size``…), which are
+    appended to ``extra_args`` (or to ``sim_args`` for ``--sim-*`` flags). Finished points are kept in
+    ``output_dir/points/`` and skipped when the sweep is run again.
+    """
+
+    base: NodeConfig
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    repeats: int = Field(default=1, ge=1, le=100)
+    output_dir: Path = Path("results/sweep")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_keys(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: give at least one value")
+            if not key.startswith("--") and key not in NodeConfig.model_fields:
+                raise ValueError(f"grid.{key}: not a NodeConfig field; use a field name such as "
+                                 f"max_running_requests, or a raw server flag starting with '--'")
+            if key in ("output_dir", "name"):
+                raise ValueError(f"grid.{key}: set by the sweep itself")
+        return grid
+
+    def points(self) -> list[SweepPoint]:
+        """Every grid point × repeat, in a stable order."""
+        keys = list(self.grid)
+        out = []
+        for combo in itertools.product(*(self.grid[k] for k in keys)):
+            label = ",".join(f"{k.lstrip('-')}={v}" for k, v in zip(keys, combo, strict=True))
+            for rep in range(self.repeats):
+                name = label if self.repeats == 1 else f"{label},rep={rep}"
+                out.append(SweepPoint(name=name, overrides=dict(zip(keys, combo, strict=True))))
+        return out
+
+    def point_config(self, point: SweepPoint) -> NodeConfig:
+        """The NodeConfig of one point (its own output directory, raw flags appended)."""
+        values = self.base.model_dump()
+        extra = list(values.get("extra_args", []))
+        sim = list(values.get("sim_args", []))
+        for key, value in point.overrides.items():
+            if key.startswith("--sim-"):
+                sim += [key] if value is True else [key, str(value)]
+            elif key.startswith("--"):
+                extra += [key] if value is True else [key, str(value)]
+            else:
+                values[key] = value
+        values.update(extra_args=extra, sim_args=sim, name=point.name,
+                      output_dir=self.output_dir / "runs" / safe_name(point.name))
+        return NodeConfig(**values)
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a point name."""
+    return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", name)

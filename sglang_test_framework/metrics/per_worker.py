@@ -1,0 +1,71 @@
+"""Per-worker breakdown of a routing run and load imbalance.
+
+Inputs are the per-request DataFrame of :meth:`MetricsCollector.to_dataframe` (columns ``worker_id``,
+``success``, ``prompt_len``, ``output_tokens``, ``cached_tokens``, ``server_latency_ms``, ``ttft_ms``) and
+optionally each worker's own count of requests served (delta of ``sglang:num_requests_total``), which
+attributes traffic even when the router hides which worker served a request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+__all__ = ["load_imbalance", "per_worker_table"]
+
+_COLUMNS = ("worker_id", "requests", "failed", "prompt_tokens", "output_tokens", "cached_tokens",
+            "cache_hit_rate", "mean_latency_ms", "p50_latency_ms", "p99_latency_ms", "p50_ttft_ms",
+            "p99_ttft_ms", "server_requests_served")
+
+
+def _pct(series: pd.Series, q: float) -> float:
+    return float(series.quantile(q)) if len(series) else math.nan
+
+
+def per_worker_table(df: pd.DataFrame, worker_ids: Sequence[str],
+                     server_served: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per worker (plus ``unattributed`` if some requests name no worker).
+
+    ``requests`` counts every request attributed to the worker, ``failed`` those that failed;
+    latency columns use successful requests only; ``cache_hit_rate`` = Σ cached / Σ prompt tokens.
+    """
+    server_served = server_served or {}
+    rows = []
+    ids = list(worker_ids)
+    if not df.empty and df["worker_id"].isna().any():
+        ids.append("unattributed")
+    for wid in ids:
+        sub = df[df["worker_id"].isna()] if wid == "unattributed" else df[df["worker_id"] == wid]
+        ok = sub[sub["success"].astype(bool)] if not sub.empty else sub
+        prompt = float(ok["prompt_len"].sum()) if not ok.empty else 0.0
+        cached = float(ok["cached_tokens"].fillna(0).sum()) if not ok.empty else 0.0
+        rows.append({
+            "worker_id": wid,
+            "requests": len(sub),
+            "failed": int((~sub["success"].astype(bool)).sum()) if not sub.empty else 0,
+            "prompt_tokens": int(prompt),
+            "output_tokens": int(ok["output_tokens"].sum()) if not ok.empty else 0,
+            "cached_tokens": int(cached),
+            "cache_hit_rate": cached / prompt if prompt else math.nan,
+            "mean_latency_ms": float(ok["server_latency_ms"].mean()) if not ok.empty else math.nan,
+            "p50_latency_ms": _pct(ok["server_latency_ms"], 0.5) if not ok.empty else math.nan,
+            "p99_latency_ms": _pct(ok["server_latency_ms"], 0.99) if not ok.empty else math.nan,
+            "p50_ttft_ms": _pct(ok["ttft_ms"].dropna(), 0.5) if not ok.empty else math.nan,
+            "p99_ttft_ms": _pct(ok["ttft_ms"].dropna(), 0.99) if not ok.empty else math.nan,
+            "server_requests_served": server_served.get(wid, math.nan),
+        })
+    return pd.DataFrame(rows, columns=list(_COLUMNS))
+
+
+def load_imbalance(table: pd.DataFrame) -> float:
+    """max / mean of requests per worker (1.0 = perfectly even). Uses the workers' own served counts
+    when no request is attributed by header."""
+    workers = table[table["worker_id"] != "unattributed"]
+    counts = workers["requests"].astype(float)
+    if counts.sum() == 0:
+        counts = workers["server_requests_served"].astype(float).dropna()
+    if counts.empty or counts.mean() == 0:
+        return math.nan
+    return float(counts.max() / counts.mean())

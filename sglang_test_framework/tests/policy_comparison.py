@@ -1,0 +1,88 @@
+"""Run one seeded routing workload once per policy and compare (the scenario behind
+``RoutingTest.compare`` and ``sglang-test routing --policies a b c``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..config.routing_config import RoutingConfig
+from ..load.request_generator import RequestGenerator
+from ..results import RunResults
+from .signals import terminate_as_interrupt
+
+if TYPE_CHECKING:
+    from .routing_test import RoutingTest
+
+__all__ = ["COMPARISON_COLUMNS", "PolicyComparison", "compare_policies"]
+
+COMPARISON_COLUMNS = (
+    "completed", "failed", "request_throughput", "output_throughput", "mean_ttft", "p50_ttft", "p99_ttft",
+    "mean_itl", "p99_itl", "mean_server_latency", "p99_server_latency", "cache_hit_rate", "load_imbalance",
+)
+
+
+@dataclass
+class PolicyComparison:
+    """One row per policy; ``results[policy]`` holds each arm's full RunResults."""
+
+    table: pd.DataFrame
+    results: dict[str, RunResults]
+    output_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_text(self) -> str:
+        """Aligned plain-text table."""
+        return str(self.table.to_string(float_format=lambda v: f"{v:,.3f}"))
+
+
+def comparison_table(results: dict[str, RunResults]) -> pd.DataFrame:
+    """Key metrics side by side (rows = policies)."""
+    rows = []
+    for policy, res in results.items():
+        s = res.summary
+        row: dict[str, Any] = {"policy": policy, "router": res.context.get("router_impl")}
+        for col in COMPARISON_COLUMNS:
+            key = "median_" + col[4:] if col.startswith("p50_") and col not in s else col
+            row[col] = s.get(col, s.get(key))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("policy")
+
+
+async def _run_arms(test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str],
+                    base_dir: Path) -> dict[str, RunResults]:
+    requests = RequestGenerator(seed=config.seed).generate_requests(config)
+    results: dict[str, RunResults] = {}
+    for policy in policies:
+        arm = config.model_copy(update={"routing_policy": policy, "name": policy, "output_dir": base_dir / policy})
+        arm = RoutingConfig.model_validate(arm.model_dump())  # re-validate (policy vs router_impl)
+        results[policy] = await test_cls(arm).run_async(requests)
+    return results
+
+
+def compare_policies(test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str],
+                     output_dir: Path | None = None) -> PolicyComparison:
+    """Blocking: run every policy arm, write ``comparison.csv``/``comparison.md`` and plots."""
+    from ..analysis.routing_plots import plot_policy_comparison
+
+    if not policies:
+        raise ValueError("policies: give at least one policy name")
+    base_dir = output_dir or config.output_dir
+    base_dir.mkdir(parents=True, exist_ok=True)
+    with terminate_as_interrupt():
+        results = asyncio.run(_run_arms(test_cls, config, policies, base_dir))
+    table = comparison_table(results)
+    comp = PolicyComparison(table, results, base_dir)
+    comp.files["csv"] = base_dir / "comparison.csv"
+    table.to_csv(comp.files["csv"])
+    comp.files["text"] = base_dir / "comparison.txt"
+    comp.files["text"].write_text(comp.to_text() + "\n")
+    if config.write_plots:
+        for path in plot_policy_comparison(results, base_dir / "plots"):
+            comp.files[f"plot_{path.stem}"] = path
+    return comp
