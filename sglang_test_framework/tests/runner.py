@@ -20,7 +20,7 @@ import yaml
 
 from ..client.request_sender import RequestSender
 from ..config.workload import WorkloadConfig
-from ..load.dispatch import dispatch
+from ..load.dispatch import DispatchStats, dispatch
 from ..metrics.collector import MetricsCollector
 from ..metrics.prometheus import ScrapeTarget
 from ..records import Request, RequestRecord
@@ -95,8 +95,8 @@ async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], 
     """
     url = api_url(target.base_url, config.api_type)
     collector = MetricsCollector(records_path=output_dir / "requests.jsonl")
-    async with RequestSender(timeout_s=config.request_timeout_s, api_key=target.api_key,
-                             model=target.model) as sender:
+    async with RequestSender(timeout_s=config.request_timeout_s, api_key=target.api_key, model=target.model,
+                             ignore_eos=config.ignore_eos, extra_request_body=config.extra_request_body) as sender:
         warm = [await sender.send_request(r, url, config.api_type, stream=config.stream)
                 for r in _warmup_requests(requests, config.warmup_requests)]
         if warm and not any(r.success for r in warm):
@@ -114,8 +114,12 @@ async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], 
             return await sender.send_request(request, url, config.api_type, stream=config.stream,
                                              scheduled_ns=scheduled_ns, arrival_ns=arrival_ns)
 
+        stats = DispatchStats()
         if collect_timeseries and target.scrape_targets:
-            await collector.start_collection(target.scrape_targets, interval_s=timeseries_interval_s)
+            await collector.start_collection(
+                target.scrape_targets, interval_s=timeseries_interval_s,
+                client_sampler=lambda: {"client_in_flight": stats.in_flight, "client_waiting": stats.waiting,
+                                        "client_completed": stats.completed, "client_errors": stats.errors})
         if on_start is not None:
             await on_start()
         started_wall_s = time.time()
@@ -123,7 +127,7 @@ async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], 
         records: list[RequestRecord] = []
         try:
             records = await dispatch(requests, send, max_concurrency=config.max_concurrency,
-                                     on_record=on_record)
+                                     on_record=on_record, stats=stats)
         except asyncio.CancelledError:
             interrupted = True
             records = list(collector.records)
