@@ -128,13 +128,14 @@ class RequestSender:
                     if state.total and not state.chunk_ns:
                         state.chunk_ns, state.chunk_tokens = [record.finish_ns], [state.total]
         except asyncio.TimeoutError:
-            return _fail(record, "timeout", f"no complete response within {self.timeout_s:g}s")
+            return _fail(_apply(record, state), "timeout", f"no complete response within {self.timeout_s:g}s")
         except aiohttp.ClientPayloadError as exc:
-            return _fail(record, "stream", f"stream broken: {exc}")
+            return _fail(_apply(record, state), "stream", f"stream broken: {exc}")
         except (aiohttp.ClientError, OSError) as exc:
-            return _fail(record, "connection", f"{type(exc).__name__}: {exc}")
+            kind = "stream" if state.chunk_ns else "connection"
+            return _fail(_apply(record, state), kind, f"{type(exc).__name__}: {exc}")
         except ValueError as exc:
-            return _fail(record, "stream", f"invalid JSON in response: {exc}")
+            return _fail(_apply(record, state), "stream", f"invalid JSON in response: {exc}")
         return _complete(record, state)
 
     async def _read_stream(self, resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord,
@@ -167,7 +168,8 @@ def _fail(record: RequestRecord, error_type: str, message: str) -> RequestRecord
     return record
 
 
-def _complete(record: RequestRecord, state: _Stream) -> RequestRecord:
+def _apply(record: RequestRecord, state: _Stream) -> RequestRecord:
+    """Copy what was measured (also of a failed stream: nothing measured is lost)."""
     record.chunk_ns = state.chunk_ns
     record.chunk_tokens = state.chunk_tokens
     record.first_token_ns = state.chunk_ns[0] if state.chunk_ns else None
@@ -183,6 +185,11 @@ def _complete(record: RequestRecord, state: _Stream) -> RequestRecord:
         record.server_queue_time_s = float(meta["queue_time"])
     if isinstance(meta.get("num_retractions"), int):
         record.num_retractions = meta["num_retractions"]
+    return record
+
+
+def _complete(record: RequestRecord, state: _Stream) -> RequestRecord:
+    _apply(record, state)
     if state.error is not None:
         return _fail(record, "stream", state.error)
     record.success = True
