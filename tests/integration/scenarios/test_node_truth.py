@@ -1,0 +1,37 @@
+"""NodeTest against the simulator's ground-truth log: exact token counts, TTFT within a few ms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sglang_test_framework.config.node_config import NodeConfig
+from sglang_test_framework.tests.node_test import NodeTest
+
+
+@pytest.mark.parametrize("api_type", ["sglang", "openai-chat"])
+def test_node_test_matches_sim_ground_truth(tmp_path: Path, api_type: str) -> None:
+    cfg = NodeConfig(model_path="meta-llama/Meta-Llama-3-8B-Instruct", backend="sim", port=0,
+                     dataset_name="random", random_input_len=300, random_output_len=40, num_prompts=40,
+                     request_rate=20.0, api_type=api_type, record_ground_truth=True, max_running_requests=16,
+                     output_dir=tmp_path, progress=False, write_plots=False, warmup_requests=1)
+    results = NodeTest(cfg).run()
+    assert results.summary["completed"] == 40
+    truth = {row["rid"]: row for row in map(json.loads, (tmp_path / "sim_ground_truth.jsonl").read_text().splitlines())}
+    errors_ms = []
+    for rec in results.records:
+        row = truth[rec.request_id]
+        assert rec.output_tokens == row["completion_tokens"] == rec.expected_output_len
+        assert sum(rec.chunk_tokens) == rec.output_tokens
+        client_ttft_ms = (rec.first_token_ns - rec.send_ns) / 1e6
+        true_ttft_ms = (row["first_token_ns"] - row["arrival_ns"]) / 1e6
+        errors_ms.append(client_ttft_ms - true_ttft_ms)
+    errors_ms.sort()
+    assert errors_ms[0] > -1.0, errors_ms[:3]  # the client never sees the token before the server wrote it
+    assert errors_ms[len(errors_ms) // 2] < 5.0, errors_ms  # median error: a few ms of HTTP + parsing
+    assert errors_ms[-1] < 25.0, errors_ms[-3:]  # even the worst case stays within a few ms on a busy box
+    files = results["exported_files"]
+    assert Path(files["csv"]).exists() and Path(files["json"]).exists() and Path(files["jsonl"]).exists()
+    assert len(Path(files["jsonl"]).read_text().splitlines()) == 40
