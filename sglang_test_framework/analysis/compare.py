@@ -71,8 +71,16 @@ class ComparisonResult:
     baseline: str
 
     def to_text(self) -> str:
-        """Aligned plain text."""
-        return str(self.table.to_string(float_format=lambda v: f"{v:,.3f}"))
+        """Aligned plain text: each metric's mean (± 95% CI with repeated runs) and ratio vs the baseline."""
+        rows = []
+        for label, row in self.table.iterrows():
+            out: dict[str, str] = {"label": str(label), "runs": str(int(row["runs"]))}
+            for metric, _ in COMPARE_METRICS:
+                v, ci, r = row[metric], row[f"{metric}_ci95"], row[f"{metric}_ratio"]
+                cell = "n/a" if pd.isna(v) else f"{v:,.2f}" + ("" if pd.isna(ci) else f"±{ci:,.2f}")
+                out[metric] = cell + ("" if pd.isna(r) else f" (x{r:.2f})")
+            rows.append(out)
+        return f"baseline: {self.baseline}\n" + str(pd.DataFrame(rows).set_index("label").to_string())
 
     def to_markdown(self) -> str:
         """A Markdown table (no extra dependency)."""
@@ -100,7 +108,7 @@ def compare_results(files: Sequence[str | Path], labels: Sequence[str] | None = 
     rows = []
     for i, f in enumerate(files):
         data = load_result_file(f)
-        label = labels[i] if labels else str(data.get("tag") or (data.get("context") or {}).get("name") or Path(f).stem)
+        label = labels[i] if labels else str(data.get("tag") or Path(f).stem)
         rows.append({"label": label, "file": str(f), **{o: _value(data, o, t) for o, t in COMPARE_METRICS}})
     runs = pd.DataFrame(rows)
     order = list(dict.fromkeys(runs["label"]))

@@ -98,7 +98,7 @@ class MetricsCollector:
         m = self.get_metrics()
         ctx = context or {}
         out: dict[str, Any] = {
-            "tag": ctx.get("name"), "backend": ctx.get("backend"), "dataset_name": ctx.get("dataset_name"),
+            "tag": ctx.get("tag"), "backend": ctx.get("backend"), "dataset_name": ctx.get("dataset_name"),
             "request_rate": ctx.get("request_rate"), "max_concurrency": ctx.get("max_concurrency"),
             "duration": m["duration_s"], "completed": m["completed"], "total_input_tokens": m["total_input_tokens"],
             "total_output_tokens": m["total_output_tokens"],

@@ -31,6 +31,7 @@ def _context(config: NodeConfig, server: SGLangServer) -> dict[str, Any]:
     info = server.server_info
     return {
         "name": config.name or f"node-{config.backend}",
+        "tag": config.name,
         "model": config.model_path,
         "backend": config.backend,
         "base_url": server.base_url,

@@ -164,7 +164,7 @@ class RoutingTest:
         served = {w: counters["end"].get(w, float("nan")) - counters.get("start", {}).get(w, float("nan"))
                   for w in counters["end"]}
         ctx: dict[str, Any] = {
-            "name": cfg.name or f"{cfg.routing_policy}",
+            "name": cfg.name or f"{cfg.routing_policy}", "tag": cfg.name or cfg.routing_policy,
             "model": cfg.model_path, "backend": cfg.backend, "routing_policy": cfg.routing_policy,
             "router_impl": router.impl, "router_url": router.base_url, "num_workers": len(workers),
             "workers": {w.server_id: w.base_url for w in workers}, "request_rate": cfg.request_rate,

@@ -1,0 +1,96 @@
+"""Sweeps (CLI, resumable), comparisons, server time series, SLO search — against the simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sglang_test_framework.cli import main as cli_main
+from sglang_test_framework.config.node_config import NodeConfig
+from sglang_test_framework.tests.node_test import NodeTest
+from sglang_test_framework.tests.slo_search import find_max_rate
+
+MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
+SMALL = ["--dataset-name", "random", "--num-prompts", "12", "--random-input-len", "64", "--random-output-len", "8",
+         "--request-rate", "40", "--port", "0", "-q", "--no-write-plots"]
+
+
+def test_spec_sweep_script_and_compare(tmp_path: Path, monkeypatch: Any) -> None:
+    """The spec's loop over max_running_requests (one output file each), then the compare command."""
+    monkeypatch.chdir(tmp_path)
+    files = []
+    for mrs in (32, 64, 128, 256, 512):
+        out = tmp_path / f"results_mrs_{mrs}.json"
+        code = cli_main(["node", "--max-running-requests", str(mrs), "--output-file", str(out),
+                         "--output-dir", str(tmp_path / f"run_{mrs}"), *SMALL])
+        assert code == 0
+        files.append(out)
+        assert len(pd.read_json(out, lines=True)) == 1  # the spec's compare script reads it with lines=True
+    code = cli_main(["compare", *map(str, files), "--output-dir", str(tmp_path / "cmp")])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv", index_col=0)
+    assert len(table) == 5 and table["request_throughput_ratio"].iloc[0] == 1.0
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 1000
+
+
+def test_sweep_resumes_after_being_killed(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "sglang_test_framework", "sweep", "--grid", "max_running_requests=4,8,16",
+            "--sweep-dir", str(sweep_dir), *SMALL]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    points = sweep_dir / "points"
+    try:
+        while proc.poll() is None and len(list(points.glob("*.json"))) < 1:
+            import time
+
+            time.sleep(0.2)
+        proc.kill()  # killed mid-sweep: at least one point finished, the rest did not
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done_before = {p.name: p.stat().st_mtime_ns for p in points.glob("*.json")}
+    assert 1 <= len(done_before) < 3
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"skipped {len(done_before)} finished" in out.stdout
+    for name, mtime in done_before.items():
+        assert (points / name).stat().st_mtime_ns == mtime  # not redone
+    table = pd.read_csv(sweep_dir / "sweep.csv")
+    assert sorted(table["max_running_requests"]) == [4, 8, 16]
+    assert list((sweep_dir / "plots").glob("*.png"))
+
+
+def test_timeseries_shows_queue_rising_when_rate_exceeds_capacity(tmp_path: Path) -> None:
+    cfg = NodeConfig(model_path=MODEL, backend="sim", port=0, dataset_name="random", random_input_len=200,
+                     random_output_len=60, random_range_ratio=1.0, num_prompts=80, request_rate=40.0,
+                     max_running_requests=4, timeseries_interval_s=0.2, output_dir=tmp_path, progress=False)
+    test = NodeTest(cfg)
+    results = test.run()
+    ts = results.timeseries
+    queued = ts[ts["metric"] == "sglang:num_queue_reqs"].sort_values("t_s")["value"].to_numpy()
+    assert queued.max() >= 20
+    peak = int(queued.argmax())
+    assert queued[:peak + 1].max() > queued[: max(1, peak // 3) + 1].max()  # it rose during the run
+    paths = [p for p in results.output_dir.glob("**/*.png")] if results.output_dir else []
+    test.analyze_results(results, print_report=False)
+    assert (tmp_path / "plots" / "server_timeseries.png").exists() or paths
+
+
+def test_max_rate_under_slo_is_consistent_with_capacity(tmp_path: Path) -> None:
+    # 2 running requests × 40 output tokens × ~7 ms per decode step → capacity ≈ 2 / 0.3 s ≈ 7 req/s
+    cfg = NodeConfig(model_path=MODEL, backend="sim", port=0, dataset_name="random", random_input_len=100,
+                     random_output_len=40, random_range_ratio=1.0, num_prompts=30, max_running_requests=2,
+                     output_dir=tmp_path, progress=False, collect_timeseries=False)
+    result = find_max_rate(cfg, {"e2el": 800.0}, target_attainment=0.9, start_rate=1.0, max_rate=64.0,
+                           bisect_steps=3)
+    one_request_s = 40 * 0.0071 + 0.01
+    capacity = 2 / one_request_s
+    assert 0.25 * capacity < result.best_rate < 1.5 * capacity, (result.best_rate, capacity)
+    assert any(not p.passed for p in result.probes)
+    json.dumps(result.to_dict())
