@@ -70,7 +70,8 @@ def _server_figure(ts: pd.DataFrame, path: Path) -> Path | None:
     axes[1].set_ylim(0, 1.05)
     for ax in axes:
         ax.set_xlabel("time (s)")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -36,7 +36,8 @@ def _queue_depth(ax: plt.Axes, ts: pd.DataFrame, title: str) -> bool:
     ax.set_title(title)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("requests")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     return True
 
 
@@ -66,7 +67,8 @@ def plot_routing_results(results: RunResults, out_dir: Path) -> list[Path]:
         _cdf(ax, ok["server_latency_ms"], "all")
         ax.set_xlabel("server latency (ms)")
         ax.set_ylabel("CDF")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         ax.set_title(f"{results.name}: latency CDF by worker")
         fig.tight_layout()
         paths.append(out_dir / "latency_cdf.png")
@@ -93,7 +95,8 @@ def plot_policy_comparison(results: Mapping[str, RunResults], out_dir: Path) -> 
     for ax, label in zip(axes, ("server latency (ms)", "TTFT (ms)"), strict=True):
         ax.set_xlabel(label)
         ax.set_ylabel("CDF")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle("latency by routing policy")
     fig.tight_layout()
     paths = [out_dir / "policy_latency_cdf.png"]
@@ -111,7 +114,8 @@ def plot_policy_comparison(results: Mapping[str, RunResults], out_dir: Path) -> 
         axes[0].bar(x, table["requests"].astype(float), width, label=policy)
         axes[0].set_xticks(np.arange(len(table)) + 0.4 - width / 2, table["worker_id"].astype(str))
     axes[0].set_title("requests per worker")
-    axes[0].legend(fontsize=8)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=8)
     hit = [results[p].summary.get("cache_hit_rate") or 0.0 for p in names]
     axes[1].bar(names, hit)
     axes[1].set_title("cache hit rate")

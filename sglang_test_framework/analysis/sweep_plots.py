@@ -39,7 +39,8 @@ def plot_sweep(table: pd.DataFrame, keys: Sequence[str], out_dir: Path) -> list[
     axes[1].set_ylabel("mean TTFT (ms)")
     for ax in axes:
         ax.set_xlabel("output throughput (tok/s)")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle("throughput vs latency")
     fig.tight_layout()
@@ -55,7 +56,8 @@ def plot_sweep(table: pd.DataFrame, keys: Sequence[str], out_dir: Path) -> list[
         ax.bar(x + k * width, table[col].astype(float), width, label=col)
     ax.set_xticks(x + 0.4 - width / 2, table["point"].astype(str), rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("ms")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     ax.set_title("latency percentiles per sweep point")
     fig.tight_layout()
     paths.append(out_dir / "latency_percentiles.png")

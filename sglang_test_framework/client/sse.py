@@ -51,7 +51,7 @@ class SSEParser:
     def flush(self) -> list[bytes]:
         """Payload of a final event not followed by a blank line (stream ended abruptly)."""
         if self._buf.startswith(b"data:"):
-            self.feed(b"\n\n")
+            return self.feed(b"\n\n")
         pending = self._data
         self._data = []
         if pending:
