@@ -31,10 +31,17 @@ RoutingFactory.register("throughput_latency", CustomRoutingPolicy)
 
 def main(quick: bool = False) -> int:
     config = RoutingConfig(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct", backend="sim", num_gpus=3,
-        routing_policy="throughput_latency", request_rate=30.0, num_prompts=30 if quick else 300,
-        dataset_name="random", random_input_len=256, random_output_len=32 if quick else 128,
-        output_dir="results/example_custom_policy", progress=not quick,
+        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
+        backend="sim",
+        num_gpus=3,
+        routing_policy="throughput_latency",
+        request_rate=30.0,
+        num_prompts=30 if quick else 300,
+        dataset_name="random",
+        random_input_len=256,
+        random_output_len=32 if quick else 128,
+        output_dir="results/example_custom_policy",
+        progress=not quick,
     )
     test = RoutingTest(config)
     results = test.run()

@@ -1,6 +1,6 @@
 """The spec's NodeTest example on the simulated server (no GPU needed).
 
-    python examples/node_test_example.py [--quick]
+python examples/node_test_example.py [--quick]
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ def main(quick: bool = False) -> int:
     test = NodeTest(config)
     results = test.run()
     test.analyze_results(results)
-    print(f"Throughput={results['metrics']['request_throughput']:.2f} req/s, "
-          f"P99 Latency={results['metrics']['p99_server_latency']:.1f} ms, "
-          f"success rate={results['success_rate']:.1%}, CSV={results['exported_files']['csv']}")
+    print(
+        f"Throughput={results['metrics']['request_throughput']:.2f} req/s, "
+        f"P99 Latency={results['metrics']['p99_server_latency']:.1f} ms, "
+        f"success rate={results['success_rate']:.1%}, CSV={results['exported_files']['csv']}"
+    )
     return 0
 
 

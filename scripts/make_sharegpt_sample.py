@@ -7,12 +7,25 @@ import json
 import random
 from pathlib import Path
 
-TOPICS = ["python", "kubernetes", "gpu", "cooking", "history", "travel", "finance", "music", "chemistry",
-          "databases", "networking", "poetry", "statistics", "gardening", "physics", "law"]
-WORDS = ("the a of to and in is for on with as by at from that this it be are was can will how what why "
-         "model server request token cache batch latency memory queue policy worker router prompt answer "
-         "explain describe compare write list example step first then finally because however also more "
-         "data system value result time simple large small fast slow better best error test run build").split()
+TOPICS = [
+    "python",
+    "kubernetes",
+    "gpu",
+    "cooking",
+    "history",
+    "travel",
+    "finance",
+    "music",
+    "chemistry",
+    "databases",
+    "networking",
+    "poetry",
+    "statistics",
+    "gardening",
+    "physics",
+    "law",
+]
+WORDS = ["the", "a", "of", "to", "and", "in", "is", "for", "on", "with", "as", "by", "at", "from", "that", "this", "it", "be", "are", "was", "can", "will", "how", "what", "why", "model", "server", "request", "token", "cache", "batch", "latency", "memory", "queue", "policy", "worker", "router", "prompt", "answer", "explain", "describe", "compare", "write", "list", "example", "step", "first", "then", "finally", "because", "however", "also", "more", "data", "system", "value", "result", "time", "simple", "large", "small", "fast", "slow", "better", "best", "error", "test", "run", "build"]
 
 
 def sentence(rng: random.Random, topic: str) -> str:
@@ -35,10 +48,15 @@ def main() -> None:
         topic = rng.choice(TOPICS)
         prompt_words = min(800, max(20, int(rng.lognormvariate(4.6, 0.8))))
         answer_words = min(600, max(20, int(rng.lognormvariate(4.9, 0.7))))
-        rows.append({"id": f"synthetic-{i:04d}", "conversations": [
-            {"from": "human", "value": text(rng, topic, prompt_words)},
-            {"from": "gpt", "value": text(rng, topic, answer_words)},
-        ]})
+        rows.append(
+            {
+                "id": f"synthetic-{i:04d}",
+                "conversations": [
+                    {"from": "human", "value": text(rng, topic, prompt_words)},
+                    {"from": "gpt", "value": text(rng, topic, answer_words)},
+                ],
+            }
+        )
     out = Path(__file__).resolve().parents[1] / "sglang_test_framework" / "data" / "sharegpt_sample.json"
     out.write_text(json.dumps(rows))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(rows)} conversations)")

@@ -43,10 +43,20 @@ def _node_parser(sub: Any) -> None:
     p = sub.add_parser("node", help="run a NodeTest: one server under a seeded workload")
     _add_common(p)
     p.add_argument("--output-file", type=Path, help="also write the one-line JSON summary here")
-    p.add_argument("--disable-stream", action="store_false", dest="stream", default=argparse.SUPPRESS,
-                   help="send non-streaming requests (bench_serving's flag)")
-    p.add_argument("--disable-ignore-eos", action="store_false", dest="ignore_eos", default=argparse.SUPPRESS,
-                   help="let the model stop at EOS (bench_serving's flag)")
+    p.add_argument(
+        "--disable-stream",
+        action="store_false",
+        dest="stream",
+        default=argparse.SUPPRESS,
+        help="send non-streaming requests (bench_serving's flag)",
+    )
+    p.add_argument(
+        "--disable-ignore-eos",
+        action="store_false",
+        dest="ignore_eos",
+        default=argparse.SUPPRESS,
+        help="let the model stop at EOS (bench_serving's flag)",
+    )
     add_model_arguments(p, NodeConfig, "node test", NODE_ALIASES, skip={"stream", "ignore_eos"})
     p.set_defaults(handler=_run_node)
 
@@ -141,8 +151,13 @@ def _scalar(text: str) -> Any:
 def _sweep_parser(sub: Any) -> None:
     p = sub.add_parser("sweep", help="run a NodeTest per grid point; rerun resumes (finished points are skipped)")
     _add_common(p)
-    p.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
-                   help="config field or raw server flag (--page-size=1,64) and its values")
+    p.add_argument(
+        "--grid",
+        nargs="+",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="config field or raw server flag (--page-size=1,64) and its values",
+    )
     p.add_argument("--request-rates", nargs="+", type=float, help="shorthand for --grid request_rate=...")
     p.add_argument("--repeats", type=int, default=1, help="runs per point (for confidence intervals)")
     p.add_argument("--sweep-dir", type=Path, default=Path("results/sweep"), help="where the sweep is written")
@@ -226,8 +241,13 @@ def _run_soak(args: argparse.Namespace) -> int:
 def _slo_parser(sub: Any) -> None:
     p = sub.add_parser("slo-search", help="find the highest request rate that meets SLOs")
     _add_common(p)
-    p.add_argument("--goodput", nargs="+", required=True, metavar="KEY:MS",
-                   help="SLOs like bench_serving: ttft:500 tpot:50 e2el:3000")
+    p.add_argument(
+        "--goodput",
+        nargs="+",
+        required=True,
+        metavar="KEY:MS",
+        help="SLOs like bench_serving: ttft:500 tpot:50 e2el:3000",
+    )
     p.add_argument("--target-attainment", type=float, default=0.9)
     p.add_argument("--start-rate", type=float, default=1.0)
     p.add_argument("--max-rate", type=float, default=1024.0)
@@ -252,21 +272,28 @@ def _run_slo(args: argparse.Namespace) -> int:
     if args.quiet:
         config.progress = False
     try:
-        result = find_max_rate(config, slos, args.target_attainment, args.start_rate, args.max_rate,
-                               args.bisect_steps)
+        result = find_max_rate(config, slos, args.target_attainment, args.start_rate, args.max_rate, args.bisect_steps)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     for p in result.probes:
-        print(f"rate {p.request_rate:8.2f} req/s: attainment {p.attainment:6.1%}  "
-              f"goodput {p.request_goodput:7.2f} req/s  {'PASS' if p.passed else 'FAIL'}")
+        print(
+            f"rate {p.request_rate:8.2f} req/s: attainment {p.attainment:6.1%}  "
+            f"goodput {p.request_goodput:7.2f} req/s  {'PASS' if p.passed else 'FAIL'}"
+        )
     print(f"max rate meeting {slos} at ≥{args.target_attainment:.0%}: {result.best_rate:.2f} req/s")
     config.output_dir.mkdir(parents=True, exist_ok=True)
     (config.output_dir / "slo_search.json").write_text(json.dumps(result.to_dict()) + "\n")
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_node_parser, _routing_parser, _sweep_parser, _compare_parser,
-                                         _soak_parser, _slo_parser]
+COMMANDS: list[Callable[[Any], None]] = [
+    _node_parser,
+    _routing_parser,
+    _sweep_parser,
+    _compare_parser,
+    _soak_parser,
+    _slo_parser,
+]
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -281,8 +308,9 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = make_parser().parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.handler(args))
     except ConfigError as exc:
@@ -292,8 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: processes stopped; records measured so far are in the output directory",
-              file=sys.stderr)
+        print("interrupted: processes stopped; records measured so far are in the output directory", file=sys.stderr)
         return 130
 
 

@@ -43,8 +43,14 @@ def _float(text: str) -> float:
     return float(text)  # accepts 'inf'
 
 
-def _add_one(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, annotation: Any,
-             help_text: str, aliases: list[str], prefix: str = "") -> None:
+def _add_one(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    name: str,
+    annotation: Any,
+    help_text: str,
+    aliases: list[str],
+    prefix: str = "",
+) -> None:
     flag = "--" + (prefix + name).replace("_", "-")
     flags = [flag, *aliases]
     dest = f"{prefix}_{name}" if prefix else name
@@ -53,8 +59,13 @@ def _add_one(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: st
     origin = typing.get_origin(ann)
     if ann is bool:
         parser.add_argument(*flags, action="store_true", **common)
-        parser.add_argument("--no-" + (prefix + name).replace("_", "-"), action="store_false", dest=dest,
-                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--no-" + (prefix + name).replace("_", "-"),
+            action="store_false",
+            dest=dest,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
     elif origin is Literal:
         parser.add_argument(*flags, choices=[str(c) for c in typing.get_args(ann)], **common)
     elif origin is list:
@@ -71,9 +82,14 @@ def _add_one(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: st
         parser.add_argument(*flags, type=str, **common)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel], title: str,
-                        aliases: Mapping[str, list[str]] | None = None,
-                        skip: set[str] | None = None, prefix: str = "") -> None:
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    model: type[BaseModel],
+    title: str,
+    aliases: Mapping[str, list[str]] | None = None,
+    skip: set[str] | None = None,
+    prefix: str = "",
+) -> None:
     """Add one option per field of ``model`` (nested models are skipped) in an argument group.
 
     With ``prefix='router_'`` a field ``port`` becomes ``--router-port`` (dest ``router__port``)."""
@@ -90,8 +106,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
         _add_one(group, name, info.annotation, help_text.strip(), aliases.get(name, []), prefix)
 
 
-def collect_model_values(namespace: argparse.Namespace, model: type[BaseModel],
-                         prefix: str = "") -> dict[str, Any]:
+def collect_model_values(namespace: argparse.Namespace, model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
     """The values the user gave on the command line for ``model``'s fields."""
     given = vars(namespace)
     out = {}

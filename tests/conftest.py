@@ -60,9 +60,23 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
         port = free_port()
         truth = tmp_path / f"truth_{port}.jsonl"
         log = tmp_path / f"sim_{port}.log"
-        argv = [sys.executable, "-m", "sglang_test_framework.sim", "--model-path", MODEL, "--port", str(port),
-                "--enable-metrics", "--sim-ground-truth-log", str(truth), "--sim-jitter-cv", "0",
-                "--sim-worker-id", worker_id or f"sim-{port}", *args]
+        argv = [
+            sys.executable,
+            "-m",
+            "sglang_test_framework.sim",
+            "--model-path",
+            MODEL,
+            "--port",
+            str(port),
+            "--enable-metrics",
+            "--sim-ground-truth-log",
+            str(truth),
+            "--sim-jitter-cv",
+            "0",
+            "--sim-worker-id",
+            worker_id or f"sim-{port}",
+            *args,
+        ]
         with log.open("wb") as fh:
             proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
         procs.append(proc)

@@ -18,14 +18,38 @@ __all__ = ["COMPARE_METRICS", "ComparisonResult", "compare_results", "load_resul
 
 # (our key, bench_serving key) of the metrics compared.
 COMPARE_METRICS = (
-    ("request_throughput", "request_throughput"), ("output_throughput", "output_throughput"),
-    ("mean_ttft", "mean_ttft_ms"), ("p99_ttft", "p99_ttft_ms"), ("mean_itl", "mean_itl_ms"),
-    ("p99_itl", "p99_itl_ms"), ("mean_tpot", "mean_tpot_ms"), ("median_server_latency", "median_e2e_latency_ms"),
-    ("p99_server_latency", "p99_e2e_latency_ms"), ("cache_hit_rate", "cache_hit_rate"),
+    ("request_throughput", "request_throughput"),
+    ("output_throughput", "output_throughput"),
+    ("mean_ttft", "mean_ttft_ms"),
+    ("p99_ttft", "p99_ttft_ms"),
+    ("mean_itl", "mean_itl_ms"),
+    ("p99_itl", "p99_itl_ms"),
+    ("mean_tpot", "mean_tpot_ms"),
+    ("median_server_latency", "median_e2e_latency_ms"),
+    ("p99_server_latency", "p99_e2e_latency_ms"),
+    ("cache_hit_rate", "cache_hit_rate"),
 )
 HIGHER_IS_BETTER = {"request_throughput", "output_throughput", "cache_hit_rate"}
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+_T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+    40: 2.021,
+    60: 2.000,
+    120: 1.980,
+}
 
 
 def t_quantile_975(dof: int) -> float:
@@ -98,8 +122,9 @@ class ComparisonResult:
         return plot_comparison(self.table, Path(path))
 
 
-def compare_results(files: Sequence[str | Path], labels: Sequence[str] | None = None,
-                    baseline: int = 0) -> ComparisonResult:
+def compare_results(
+    files: Sequence[str | Path], labels: Sequence[str] | None = None, baseline: int = 0
+) -> ComparisonResult:
     """Compare result files. Files sharing a label are repeated runs: mean and 95% CI."""
     if not files:
         raise FrameworkError("compare_results: give at least one result file")
@@ -123,8 +148,9 @@ def compare_results(files: Sequence[str | Path], labels: Sequence[str] | None = 
         std = grouped[metric].std(ddof=1)
         n = grouped[metric].count()
         table[metric] = mean
-        table[f"{metric}_ci95"] = [t_quantile_975(int(k) - 1) * s / math.sqrt(k) if k > 1 else math.nan
-                                   for s, k in zip(std, n, strict=True)]
+        table[f"{metric}_ci95"] = [
+            t_quantile_975(int(k) - 1) * s / math.sqrt(k) if k > 1 else math.nan for s, k in zip(std, n, strict=True)
+        ]
         base = mean.get(base_label, math.nan)
         table[f"{metric}_ratio"] = mean / base if base else math.nan
     return ComparisonResult(table, runs, base_label)

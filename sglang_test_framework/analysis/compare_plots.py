@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 __all__ = ["plot_comparison"]
 
@@ -20,8 +20,11 @@ def plot_comparison(table: pd.DataFrame, path: Path) -> Path:
     labels = [str(x) for x in table.index]
     x = np.arange(len(labels))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    panels = (("output_throughput", "output tok/s"), ("mean_ttft", "mean TTFT (ms)"),
-              ("p99_server_latency", "P99 latency (ms)"))
+    panels = (
+        ("output_throughput", "output tok/s"),
+        ("mean_ttft", "mean TTFT (ms)"),
+        ("p99_server_latency", "P99 latency (ms)"),
+    )
     for ax, (metric, title) in zip(axes, panels, strict=True):
         err = table.get(f"{metric}_ci95")
         ax.bar(x, table[metric].astype(float), yerr=None if err is None else err.fillna(0).astype(float), capsize=4)

@@ -7,14 +7,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
 
 __all__ = ["plot_node_results"]
 
 
-def _cdf(ax: plt.Axes, values: pd.Series, label: str) -> None:
+def _cdf(ax: Axes, values: pd.Series, label: str) -> None:
     data = np.sort(values.dropna().to_numpy(dtype=float))
     if data.size:
         ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
@@ -23,8 +24,12 @@ def _cdf(ax: plt.Axes, values: pd.Series, label: str) -> None:
 def _latency_figure(df: pd.DataFrame, path: Path) -> Path:
     ok = df[df["success"].astype(bool)]
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    for col, label in (("ttft_ms", "TTFT"), ("server_latency_ms", "server latency"), ("tpot_ms", "TPOT"),
-                       ("total_latency_ms", "total latency")):
+    for col, label in (
+        ("ttft_ms", "TTFT"),
+        ("server_latency_ms", "server latency"),
+        ("tpot_ms", "TPOT"),
+        ("total_latency_ms", "total latency"),
+    ):
         _cdf(axes[0, 0], ok[col], label)
     axes[0, 0].set_xscale("log")
     axes[0, 0].set_xlabel("ms (log)")
@@ -55,15 +60,19 @@ def _latency_figure(df: pd.DataFrame, path: Path) -> Path:
 
 
 def _server_figure(ts: pd.DataFrame, path: Path) -> Path | None:
-    wanted = {"sglang:num_running_reqs": "running", "sglang:num_queue_reqs": "queued",
-              "sglang:token_usage": "KV token usage", "sglang:cache_hit_rate": "cache hit rate"}
+    wanted = {
+        "sglang:num_running_reqs": "running",
+        "sglang:num_queue_reqs": "queued",
+        "sglang:token_usage": "KV token usage",
+        "sglang:cache_hit_rate": "cache hit rate",
+    }
     sub = ts[ts["metric"].isin(list(wanted))]
     if sub.empty:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for (target, metric), grp in sub.groupby(["target", "metric"]):
         ax = axes[0] if metric in ("sglang:num_running_reqs", "sglang:num_queue_reqs") else axes[1]
-        ax.plot(grp["t_s"], grp["value"], label=f"{target} {wanted[metric]}")
+        ax.plot(grp["t_s"], grp["value"], label=f"{target} {wanted[str(metric)]}")
     axes[0].set_title("running vs queued requests")
     axes[0].set_ylabel("requests")
     axes[1].set_title("KV usage and cache hit rate")

@@ -21,6 +21,10 @@ def _num(value: Any, unit: str = "", digits: int = 2) -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else _num(100 * value, "%", 1)
+
+
 def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     """The report printed after a NodeTest."""
     s, c = summary, context
@@ -29,7 +33,8 @@ def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -
     lines = [
         " Node Test Results ".center(WIDTH, "="),
         f"Model: {c.get('model')}",
-        f"Backend: {c.get('backend')}" + (f" ({c['sim_profile']})" if c.get("sim_profile") else "")
+        f"Backend: {c.get('backend')}"
+        + (f" ({c['sim_profile']})" if c.get("sim_profile") else "")
         + f"   Max Running Requests: {c.get('max_running_requests')}   Request Rate: {rate_txt}",
         f"Requests: {s.get('completed')} completed, {s.get('failed')} failed "
         f"(success rate {_num(100 * (s.get('success_rate') or 0), '%', 1)}) in {_num(s.get('duration_s'), ' s')}",
@@ -55,7 +60,7 @@ def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -
         "Queue Metrics:",
         f"- Mean Queue Time: {_ms(s.get('mean_queue_time'))}   P99: {_ms(s.get('p99_queue_time'))}",
         f"- Max Queue Depth: {s.get('max_queue_depth')}",
-        f"- Cache Hit Rate: {_num(100 * s['cache_hit_rate'], '%', 1) if s.get('cache_hit_rate') is not None else 'n/a'}",
+        f"- Cache Hit Rate: {_pct(s.get('cache_hit_rate'))}",
     ]
     errors = s.get("errors_by_type") or {}
     if errors:

@@ -8,30 +8,31 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
 
-from ..results import RunResults  # noqa: E402
+from ..results import RunResults
 
 __all__ = ["plot_policy_comparison", "plot_routing_results"]
 
 
-def _cdf(ax: plt.Axes, values: pd.Series, label: str) -> None:
+def _cdf(ax: Axes, values: pd.Series, label: str) -> None:
     data = np.sort(values.dropna().to_numpy(dtype=float))
     if data.size:
         ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
 
 
-def _queue_depth(ax: plt.Axes, ts: pd.DataFrame, title: str) -> bool:
+def _queue_depth(ax: Axes, ts: pd.DataFrame, title: str) -> bool:
     if ts.empty or "metric" not in ts:
         return False
     sub = ts[ts["metric"].isin(["sglang:num_queue_reqs", "sglang:num_running_reqs"])]
     if sub.empty:
         return False
     for (target, metric), grp in sub.groupby(["target", "metric"]):
-        style = "-" if metric.endswith("queue_reqs") else ":"
-        short = "queued" if metric.endswith("queue_reqs") else "running"
+        style = "-" if str(metric).endswith("queue_reqs") else ":"
+        short = "queued" if str(metric).endswith("queue_reqs") else "running"
         ax.plot(grp["t_s"], grp["value"], style, label=f"{target} {short}")
     ax.set_title(title)
     ax.set_xlabel("time (s)")
@@ -48,8 +49,12 @@ def plot_routing_results(results: RunResults, out_dir: Path) -> list[Path]:
     table = results.per_worker if results.per_worker is not None else pd.DataFrame()
     if not table.empty:
         fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-        for ax, col, title in zip(axes, ("requests", "cache_hit_rate", "p99_latency_ms"),
-                                  ("requests per worker", "cache hit rate", "P99 latency (ms)"), strict=True):
+        for ax, col, title in zip(
+            axes,
+            ("requests", "cache_hit_rate", "p99_latency_ms"),
+            ("requests per worker", "cache hit rate", "P99 latency (ms)"),
+            strict=True,
+        ):
             ax.bar(table["worker_id"].astype(str), table[col].astype(float))
             ax.set_title(title)
             ax.tick_params(axis="x", rotation=30)

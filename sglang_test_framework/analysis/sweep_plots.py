@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 __all__ = ["plot_sweep"]
 
@@ -21,9 +21,10 @@ def _curve_groups(table: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, p
     others = [c for c in cols if c != "request_rate"]
     if not others:
         return [("all", table)]
-    return [(",".join(f"{c}={v}" for c, v in zip(others, name if isinstance(name, tuple) else (name,),
-                                                  strict=True)), grp)
-            for name, grp in table.groupby(others, sort=True)]
+    return [
+        (",".join(f"{c}={v}" for c, v in zip(others, name if isinstance(name, tuple) else (name,), strict=True)), grp)
+        for name, grp in table.groupby(others, sort=True)
+    ]
 
 
 def plot_sweep(table: pd.DataFrame, keys: Sequence[str], out_dir: Path) -> list[Path]:

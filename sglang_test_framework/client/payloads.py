@@ -20,13 +20,20 @@ def path_for(api_type: str) -> str:
         raise ValueError(f"api_type {api_type!r}: use one of {', '.join(_PATHS)}") from None
 
 
-def build_payload(request: Request, api_type: str, stream: bool, model: str, ignore_eos: bool = True,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_payload(
+    request: Request,
+    api_type: str,
+    stream: bool,
+    model: str,
+    ignore_eos: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """JSON body for one request."""
     if api_type == "sglang":
         body: dict[str, Any] = {
             "sampling_params": {"max_new_tokens": request.output_len, "temperature": 0.0, "ignore_eos": ignore_eos},
-            "stream": stream, "rid": request.request_id,
+            "stream": stream,
+            "rid": request.request_id,
         }
         if request.prompt_token_ids is not None:
             body["input_ids"] = request.prompt_token_ids
@@ -71,9 +78,13 @@ def _finish(reason: Any) -> str | None:
 
 def _sglang(obj: dict[str, Any]) -> ChunkInfo:
     meta = obj.get("meta_info") or {}
-    return ChunkInfo(total_tokens=meta.get("completion_tokens"), text=obj.get("text"),
-                     cached_tokens=meta.get("cached_tokens"), finish_reason=_finish(meta.get("finish_reason")),
-                     meta=meta)
+    return ChunkInfo(
+        total_tokens=meta.get("completion_tokens"),
+        text=obj.get("text"),
+        cached_tokens=meta.get("cached_tokens"),
+        finish_reason=_finish(meta.get("finish_reason")),
+        meta=meta,
+    )
 
 
 def _openai(obj: dict[str, Any]) -> ChunkInfo:
@@ -87,8 +98,11 @@ def _openai(obj: dict[str, Any]) -> ChunkInfo:
     if choices:
         choice = choices[0]
         delta = choice.get("delta")
-        text = (delta.get("content") or "") + (delta.get("reasoning_content") or "") if delta is not None \
+        text = (
+            (delta.get("content") or "") + (delta.get("reasoning_content") or "")
+            if delta is not None
             else choice.get("text") or ""
+        )
         if delta is None and "message" in choice:
             text = (choice["message"] or {}).get("content") or ""
         info.text = text
@@ -101,7 +115,7 @@ def extract_chunk(obj: Any, api_type: str) -> ChunkInfo:
     """Turn one decoded event (or non-streaming body) into a :class:`ChunkInfo`."""
     if not isinstance(obj, dict):
         return ChunkInfo(error=f"unexpected event: {str(obj)[:200]}")
-    if "error" in obj and obj["error"]:
+    if obj.get("error"):
         err = obj["error"]
         msg = err.get("message", err) if isinstance(err, dict) else err
         return ChunkInfo(error=str(msg)[:500])

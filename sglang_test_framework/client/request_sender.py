@@ -69,9 +69,16 @@ class RequestSender:
     One pooled ``aiohttp.ClientSession`` for all requests (keep-alive, no per-host limit).
     """
 
-    def __init__(self, timeout_s: float = 600.0, api_key: str | None = None, model: str = "default",
-                 headers: dict[str, str] | None = None, ignore_eos: bool = True,
-                 extra_request_body: dict[str, Any] | None = None, record_output_text: bool = False) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 600.0,
+        api_key: str | None = None,
+        model: str = "default",
+        headers: dict[str, str] | None = None,
+        ignore_eos: bool = True,
+        extra_request_body: dict[str, Any] | None = None,
+        record_output_text: bool = False,
+    ) -> None:
         self.timeout_s = timeout_s
         self.model = model
         self.ignore_eos = ignore_eos
@@ -85,28 +92,45 @@ class RequestSender:
     async def __aenter__(self) -> RequestSender:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(
-            connector=connector, read_bufsize=2**17,
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=30))
+            connector=connector,
+            read_bufsize=2**17,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=30),
+        )
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def send_request(self, request: Request, api_url: str, api_type: str = "sglang", stream: bool = True,
-                           scheduled_ns: int | None = None, arrival_ns: int | None = None) -> RequestRecord:
+    async def send_request(
+        self,
+        request: Request,
+        api_url: str,
+        api_type: str = "sglang",
+        stream: bool = True,
+        scheduled_ns: int | None = None,
+        arrival_ns: int | None = None,
+    ) -> RequestRecord:
         """Send ``request`` and return its record (never raises, except CancelledError)."""
         if self._session is None:
             raise RuntimeError("use 'async with RequestSender() as sender' before sending")
         body = json.dumps(build_payload(request, api_type, stream, self.model, self.ignore_eos, self.extra)).encode()
         headers = {**self._headers, "X-Request-Id": request.request_id}
         now = time.monotonic_ns()
-        record = RequestRecord(request_id=request.request_id, api_type=api_type, url=api_url,
-                               prompt_len=request.prompt_len, expected_output_len=request.output_len,
-                               scheduled_ns=scheduled_ns or now, arrival_ns=arrival_ns or now,
-                               group_id=request.group_id, turn=request.turn)
+        record = RequestRecord(
+            request_id=request.request_id,
+            api_type=api_type,
+            url=api_url,
+            prompt_len=request.prompt_len,
+            expected_output_len=request.output_len,
+            scheduled_ns=scheduled_ns or now,
+            arrival_ns=arrival_ns or now,
+            group_id=request.group_id,
+            turn=request.turn,
+        )
         state = _Stream()
         if self.record_output_text:
             state.text = []
@@ -138,8 +162,9 @@ class RequestSender:
             return _fail(_apply(record, state), "stream", f"invalid JSON in response: {exc}")
         return _complete(record, state)
 
-    async def _read_stream(self, resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord,
-                           api_type: str) -> None:
+    async def _read_stream(
+        self, resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord, api_type: str
+    ) -> None:
         parser = SSEParser()
         content = resp.content
         while True:

@@ -53,8 +53,9 @@ class RoutingConfig(WorkloadConfig):
     router: RouterConfig = Field(default_factory=RouterConfig)
     router_config: RouterConfig | None = Field(default=None, description="alias of router (spec name)")
     enable_node_failures: bool = False
-    failure_schedule: dict[float, list[int]] = Field(default_factory=dict,
-                                                     description="seconds after load start → worker indices to kill")
+    failure_schedule: dict[float, list[int]] = Field(
+        default_factory=dict, description="seconds after load start → worker indices to kill"
+    )
     dataset_name: DatasetName = "generated-shared-prefix"
     output_dir: Path = Path("results/routing_test")
     name: str | None = None
@@ -85,13 +86,20 @@ class RoutingConfig(WorkloadConfig):
         if self.backend != "external" and self.num_gpus % self.tp_size:
             raise ValueError(f"num_gpus ({self.num_gpus}) must be a multiple of tp_size ({self.tp_size})")
         if self.router_impl == "sglang" and self.routing_policy not in REAL_ROUTER_POLICIES:
-            raise ValueError(f"routing_policy {self.routing_policy!r} is not a policy of the real sglang-router "
-                             f"({', '.join(REAL_ROUTER_POLICIES)}); use router_impl='python' or 'auto'")
-        bad = [i for i in {*self.worker_sim_args, *(w for ws in self.failure_schedule.values() for w in ws)}
-               if not 0 <= i < self.num_workers]
+            raise ValueError(
+                f"routing_policy {self.routing_policy!r} is not a policy of the real sglang-router "
+                f"({', '.join(REAL_ROUTER_POLICIES)}); use router_impl='python' or 'auto'"
+            )
+        bad = [
+            i
+            for i in {*self.worker_sim_args, *(w for ws in self.failure_schedule.values() for w in ws)}
+            if not 0 <= i < self.num_workers
+        ]
         if bad:
-            raise ValueError(f"worker index {sorted(bad)} out of range: there are {self.num_workers} workers "
-                             f"(0 … {self.num_workers - 1})")
+            raise ValueError(
+                f"worker index {sorted(bad)} out of range: there are {self.num_workers} workers "
+                f"(0 … {self.num_workers - 1})"
+            )
         return self
 
     @classmethod
@@ -136,20 +144,38 @@ class RoutingConfig(WorkloadConfig):
         configs = []
         for i in range(self.num_workers):
             if self.backend == "external":
-                configs.append(ServerConfig(model_path=self.model_path, backend="external",
-                                            server_id=f"worker_{i}", url=self.worker_urls[i], api_key=self.api_key))
+                configs.append(
+                    ServerConfig(
+                        model_path=self.model_path,
+                        backend="external",
+                        server_id=f"worker_{i}",
+                        url=self.worker_urls[i],
+                        api_key=self.api_key,
+                    )
+                )
                 continue
-            configs.append(ServerConfig(
-                model_path=self.model_path, backend=self.backend, server_id=f"worker_{i}", host=self.host,
-                port=self.base_port + i if self.base_port else 0, gpu_id=i * self.tp_size, tp_size=self.tp_size,
-                max_running_requests=self.max_running_requests, max_total_tokens=self.max_total_tokens,
-                mem_fraction_static=self.mem_fraction_static, chunked_prefill_size=self.chunked_prefill_size,
-                schedule_policy=self.schedule_policy, disable_radix_cache=self.disable_radix_cache,
-                schedule_conservativeness=self.schedule_conservativeness,
-                enable_torch_compile=self.enable_torch_compile,
-                api_key=self.api_key, extra_args=list(self.server_extra_args),
-                startup_timeout_s=self.startup_timeout_s,
-                sim_profile=self.sim_profile if self.backend == "sim" else None,
-                sim_args=[*self.sim_args, *self.worker_sim_args.get(i, [])] if self.backend == "sim" else [],
-            ))
+            configs.append(
+                ServerConfig(
+                    model_path=self.model_path,
+                    backend=self.backend,
+                    server_id=f"worker_{i}",
+                    host=self.host,
+                    port=self.base_port + i if self.base_port else 0,
+                    gpu_id=i * self.tp_size,
+                    tp_size=self.tp_size,
+                    max_running_requests=self.max_running_requests,
+                    max_total_tokens=self.max_total_tokens,
+                    mem_fraction_static=self.mem_fraction_static,
+                    chunked_prefill_size=self.chunked_prefill_size,
+                    schedule_policy=self.schedule_policy,
+                    disable_radix_cache=self.disable_radix_cache,
+                    schedule_conservativeness=self.schedule_conservativeness,
+                    enable_torch_compile=self.enable_torch_compile,
+                    api_key=self.api_key,
+                    extra_args=list(self.server_extra_args),
+                    startup_timeout_s=self.startup_timeout_s,
+                    sim_profile=self.sim_profile if self.backend == "sim" else None,
+                    sim_args=[*self.sim_args, *self.worker_sim_args.get(i, [])] if self.backend == "sim" else [],
+                )
+            )
         return configs

@@ -43,8 +43,10 @@ class SweepConfig(StrictModel):
             if not values:
                 raise ValueError(f"grid.{key}: give at least one value")
             if not key.startswith("--") and key not in NodeConfig.model_fields:
-                raise ValueError(f"grid.{key}: not a NodeConfig field; use a field name such as "
-                                 f"max_running_requests, or a raw server flag starting with '--'")
+                raise ValueError(
+                    f"grid.{key}: not a NodeConfig field; use a field name such as "
+                    f"max_running_requests, or a raw server flag starting with '--'"
+                )
             if key in ("output_dir", "name"):
                 raise ValueError(f"grid.{key}: set by the sweep itself")
         return grid
@@ -72,8 +74,9 @@ class SweepConfig(StrictModel):
                 extra += [key] if value is True else [key, str(value)]
             else:
                 values[key] = value
-        values.update(extra_args=extra, sim_args=sim, name=point.name,
-                      output_dir=self.output_dir / "runs" / safe_name(point.name))
+        values.update(
+            extra_args=extra, sim_args=sim, name=point.name, output_dir=self.output_dir / "runs" / safe_name(point.name)
+        )
         return NodeConfig(**values)
 
 

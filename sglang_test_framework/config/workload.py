@@ -66,9 +66,13 @@ class WorkloadConfig(StrictModel):
     @model_validator(mode="after")
     def _dataset(self) -> WorkloadConfig:
         if self.dataset_name == "custom" and self.dataset_path is None:
-            raise ValueError("dataset_path: required when dataset_name='custom'; pass a JSONL file "
-                             "with one {\"prompt\": ..., \"output_len\": ...} object per line")
+            raise ValueError(
+                "dataset_path: required when dataset_name='custom'; pass a JSONL file "
+                'with one {"prompt": ..., "output_len": ...} object per line'
+            )
         if self.dataset_path is not None and not Path(self.dataset_path).is_file():
-            raise ValueError(f"dataset_path: {self.dataset_path} does not exist; pass an existing file "
-                             "(or omit it to use the built-in ShareGPT-format sample)")
+            raise ValueError(
+                f"dataset_path: {self.dataset_path} does not exist; pass an existing file "
+                "(or omit it to use the built-in ShareGPT-format sample)"
+            )
         return self

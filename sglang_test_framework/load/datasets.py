@@ -70,8 +70,10 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot read ShareGPT JSON ({exc}); pass a JSON list of "
-                           "{\"conversations\": [{\"from\": ..., \"value\": ...}, ...]} objects") from exc
+        raise DatasetError(
+            f"{path}: cannot read ShareGPT JSON ({exc}); pass a JSON list of "
+            '{"conversations": [{"from": ..., "value": ...}, ...]} objects'
+        ) from exc
 
 
 def _sharegpt(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
@@ -123,9 +125,9 @@ def _custom(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generato
             prompt = " ".join(str(m.get("content", "")) for m in messages)
         out_len = obj.get("output_len", obj.get("max_tokens", cfg.random_output_len))
         if not isinstance(prompt, str) or not prompt:
-            raise DatasetError(f"{path}:{lineno}: needs a non-empty \"prompt\" (or \"text\" / \"messages\")")
+            raise DatasetError(f'{path}:{lineno}: needs a non-empty "prompt" (or "text" / "messages")')
         if not isinstance(out_len, int) or out_len <= 0:
-            raise DatasetError(f"{path}:{lineno}: \"output_len\" must be a positive integer")
+            raise DatasetError(f'{path}:{lineno}: "output_len" must be a positive integer')
         rows.append(Sample(prompt, tok.count(prompt), out_len, messages=list(messages)))
     if not rows:
         raise DatasetError(f"{path}: no rows; write one JSON object per line")
@@ -150,23 +152,39 @@ def _shared_prefix(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.G
 
 def _multi_turn(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
     samples = []
-    starts = np.cumsum(rng.exponential(1.0 / max(cfg.request_rate, 1e-9), cfg.multi_turn_num_conversations)) \
-        if np.isfinite(cfg.request_rate) else np.zeros(cfg.multi_turn_num_conversations)
+    starts = (
+        np.cumsum(rng.exponential(1.0 / max(cfg.request_rate, 1e-9), cfg.multi_turn_num_conversations))
+        if np.isfinite(cfg.request_rate)
+        else np.zeros(cfg.multi_turn_num_conversations)
+    )
     for conv in range(cfg.multi_turn_num_conversations):
         history: list[ChatMessage] = []
         for turn in range(cfg.multi_turn_turns):
             history.append({"role": "user", "content": _text_of(tok, rng, cfg.multi_turn_user_len)[0]})
             prompt = " ".join(m["content"] for m in history)
             offset = float(starts[conv]) + turn * cfg.multi_turn_think_time_s
-            samples.append(Sample(prompt, tok.count(prompt), cfg.multi_turn_assistant_len,
-                                  messages=list(history), group_id=conv, turn=turn, offset_s=offset))
-            history.append({"role": "assistant",
-                            "content": _text_of(tok, rng, cfg.multi_turn_assistant_len)[0]})
+            samples.append(
+                Sample(
+                    prompt,
+                    tok.count(prompt),
+                    cfg.multi_turn_assistant_len,
+                    messages=list(history),
+                    group_id=conv,
+                    turn=turn,
+                    offset_s=offset,
+                )
+            )
+            history.append({"role": "assistant", "content": _text_of(tok, rng, cfg.multi_turn_assistant_len)[0]})
     return samples
 
 
-_LOADERS = {"random": _random, "sharegpt": _sharegpt, "custom": _custom,
-            "generated-shared-prefix": _shared_prefix, "multi-turn": _multi_turn}
+_LOADERS = {
+    "random": _random,
+    "sharegpt": _sharegpt,
+    "custom": _custom,
+    "generated-shared-prefix": _shared_prefix,
+    "multi-turn": _multi_turn,
+}
 
 
 def load_samples(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:

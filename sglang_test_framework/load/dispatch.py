@@ -32,9 +32,15 @@ async def _sleep_until(deadline_ns: int) -> None:
         await asyncio.sleep(remaining)
 
 
-async def dispatch(requests: Sequence[Request], send: SendFn, *, max_concurrency: int | None = None,
-                   on_record: Callable[[RequestRecord], None] | None = None, start_ns: int | None = None,
-                   stats: DispatchStats | None = None) -> list[RequestRecord]:
+async def dispatch(
+    requests: Sequence[Request],
+    send: SendFn,
+    *,
+    max_concurrency: int | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
+    start_ns: int | None = None,
+    stats: DispatchStats | None = None,
+) -> list[RequestRecord]:
     """Send every request at its scheduled time; return records in completion order.
 
     On cancellation (Ctrl-C) dispatch stops, in-flight requests are cancelled and recorded with
@@ -91,9 +97,18 @@ async def dispatch(requests: Sequence[Request], send: SendFn, *, max_concurrency
         await asyncio.gather(*in_flight, return_exceptions=True)
         for task, (req, scheduled, arrival) in in_flight.items():
             if task.cancelled():  # arrived but not finished: keep it, marked cancelled
-                finish(RequestRecord(request_id=req.request_id, prompt_len=req.prompt_len,
-                                     expected_output_len=req.output_len, scheduled_ns=scheduled,
-                                     arrival_ns=arrival, error="cancelled before completion",
-                                     error_type="cancelled", group_id=req.group_id, turn=req.turn))
+                finish(
+                    RequestRecord(
+                        request_id=req.request_id,
+                        prompt_len=req.prompt_len,
+                        expected_output_len=req.output_len,
+                        scheduled_ns=scheduled,
+                        arrival_ns=arrival,
+                        error="cancelled before completion",
+                        error_type="cancelled",
+                        group_id=req.group_id,
+                        turn=req.turn,
+                    )
+                )
         raise
     return records

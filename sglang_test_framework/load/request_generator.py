@@ -46,8 +46,9 @@ class RequestGenerator:
         gaps[0] = 0.0  # the first request goes out at the start, like bench_serving
         return [float(x) for x in np.cumsum(gaps)]
 
-    def generate_length_distribution(self, num: int, input_len: int, output_len: int,
-                                     range_ratio: float = 0.0) -> tuple[list[int], list[int]]:
+    def generate_length_distribution(
+        self, num: int, input_len: int, output_len: int, range_ratio: float = 0.0
+    ) -> tuple[list[int], list[int]]:
         """Input and output lengths, each uniform in [max(int(L·ratio), 1), L] (SGLang's rule)."""
         rng = self._rng(2)
         return lengths(rng, num, input_len, range_ratio), lengths(rng, num, output_len, range_ratio)
@@ -58,9 +59,17 @@ class RequestGenerator:
         samples = load_samples(config, tok, self._rng(3))
         offsets = self.arrival_offsets(len(samples), config.request_rate, config.burstiness)
         requests = [
-            Request(request_id=f"req-{i:06d}", prompt=s.prompt, prompt_len=s.prompt_len, output_len=s.output_len,
-                    arrival_offset_s=s.offset_s if s.offset_s is not None else offsets[i],
-                    messages=s.messages, prompt_token_ids=s.prompt_token_ids, group_id=s.group_id, turn=s.turn)
+            Request(
+                request_id=f"req-{i:06d}",
+                prompt=s.prompt,
+                prompt_len=s.prompt_len,
+                output_len=s.output_len,
+                arrival_offset_s=s.offset_s if s.offset_s is not None else offsets[i],
+                messages=s.messages,
+                prompt_token_ids=s.prompt_token_ids,
+                group_id=s.group_id,
+                turn=s.turn,
+            )
             for i, s in enumerate(samples)
         ]
         requests.sort(key=lambda r: r.arrival_offset_s)

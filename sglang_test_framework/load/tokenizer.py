@@ -30,8 +30,10 @@ class HFTokenizer:
         try:
             from transformers import AutoTokenizer
         except ImportError as exc:
-            raise DatasetError(f"tokenizer_path={path!r} needs the transformers package: pip install "
-                               "transformers (or omit tokenizer_path to use the built-in tokenizer)") from exc
+            raise DatasetError(
+                f"tokenizer_path={path!r} needs the transformers package: pip install "
+                "transformers (or omit tokenizer_path to use the built-in tokenizer)"
+            ) from exc
         self._tok: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.vocab_size = int(self._tok.vocab_size)
 
@@ -50,6 +52,8 @@ def get_tokenizer(path: str | None) -> SimpleTokenizer | HFTokenizer:
     if path is None:
         return SimpleTokenizer()
     if not Path(path).is_dir():
-        raise DatasetError(f"tokenizer_path={path!r} is not a local directory; pass a directory holding "
-                           "tokenizer.json / tokenizer_config.json (nothing is downloaded), or omit it")
+        raise DatasetError(
+            f"tokenizer_path={path!r} is not a local directory; pass a directory holding "
+            "tokenizer.json / tokenizer_config.json (nothing is downloaded), or omit it"
+        )
     return HFTokenizer(path)

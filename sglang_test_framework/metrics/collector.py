@@ -21,8 +21,12 @@ from .prometheus import Sample, ScrapeTarget, scrape
 __all__ = ["LATENCY_METRICS", "MetricsCollector"]
 
 LATENCY_METRICS: dict[str, Callable[[RequestRecord], float | None]] = {
-    "server_latency": d.server_latency_ms, "total_latency": d.total_latency_ms, "queue_time": d.queue_time_ms,
-    "ttft": d.ttft_ms, "tpot": d.tpot_ms, "schedule_lag": d.schedule_lag_ms,
+    "server_latency": d.server_latency_ms,
+    "total_latency": d.total_latency_ms,
+    "queue_time": d.queue_time_ms,
+    "ttft": d.ttft_ms,
+    "tpot": d.tpot_ms,
+    "schedule_lag": d.schedule_lag_ms,
 }
 ClientSampler = Callable[[], dict[str, float]]
 
@@ -65,9 +69,13 @@ class MetricsCollector:
         ok = d.completed(recs)
         dur = d.duration_s(recs)
         out: dict[str, Any] = {
-            "completed": len(ok), "failed": len(recs) - len(ok), "total_requests": len(recs),
-            "success_rate": len(ok) / len(recs) if recs else 0.0, "duration_s": dur,
-            "total_input_tokens": sum(r.prompt_len for r in ok), "total_output_tokens": sum(r.output_tokens for r in ok),
+            "completed": len(ok),
+            "failed": len(recs) - len(ok),
+            "total_requests": len(recs),
+            "success_rate": len(ok) / len(recs) if recs else 0.0,
+            "duration_s": dur,
+            "total_input_tokens": sum(r.prompt_len for r in ok),
+            "total_output_tokens": sum(r.output_tokens for r in ok),
         }
         out["request_throughput"] = len(ok) / dur if dur else 0.0
         out["input_throughput"] = out["total_input_tokens"] / dur if dur else 0.0
@@ -98,9 +106,14 @@ class MetricsCollector:
         m = self.get_metrics()
         ctx = context or {}
         out: dict[str, Any] = {
-            "tag": ctx.get("tag"), "backend": ctx.get("backend"), "dataset_name": ctx.get("dataset_name"),
-            "request_rate": ctx.get("request_rate"), "max_concurrency": ctx.get("max_concurrency"),
-            "duration": m["duration_s"], "completed": m["completed"], "total_input_tokens": m["total_input_tokens"],
+            "tag": ctx.get("tag"),
+            "backend": ctx.get("backend"),
+            "dataset_name": ctx.get("dataset_name"),
+            "request_rate": ctx.get("request_rate"),
+            "max_concurrency": ctx.get("max_concurrency"),
+            "duration": m["duration_s"],
+            "completed": m["completed"],
+            "total_input_tokens": m["total_input_tokens"],
             "total_output_tokens": m["total_output_tokens"],
             "total_output_tokens_retokenized": m["total_output_tokens"],
         }
@@ -126,24 +139,39 @@ class MetricsCollector:
         t0 = self._t0_ns()
         rows = []
         for r in self._records:
-            rows.append({
-                "request_id": r.request_id, "worker_id": r.worker_id, "success": r.success,
-                "error_type": r.error_type, "error": r.error, "http_status": r.http_status,
-                "arrival_s": (r.arrival_ns - t0) / 1e9 if r.arrival_ns else None,
-                "send_s": (r.send_ns - t0) / 1e9 if r.send_ns else None,
-                "finish_s": (r.finish_ns - t0) / 1e9 if r.finish_ns else None,
-                "prompt_len": r.prompt_len, "output_tokens": r.output_tokens, "expected_output_len": r.expected_output_len,
-                "cached_tokens": r.cached_tokens, "ttft_ms": d.ttft_ms(r), "tpot_ms": d.tpot_ms(r),
-                "server_latency_ms": d.server_latency_ms(r), "total_latency_ms": d.total_latency_ms(r),
-                "queue_time_ms": d.queue_time_ms(r), "schedule_lag_ms": d.schedule_lag_ms(r),
-                "mean_itl_ms": (sum(i := d.itl_ms(r)) / len(i)) if r.chunk_ns[1:] else None,
-                "num_chunks": len(r.chunk_ns), "finish_reason": r.finish_reason, "group_id": r.group_id,
-                "turn": r.turn, "num_retractions": r.num_retractions,
-                "server_queue_time_ms": r.server_queue_time_s * 1e3 if r.server_queue_time_s is not None else None,
-            })
+            rows.append(
+                {
+                    "request_id": r.request_id,
+                    "worker_id": r.worker_id,
+                    "success": r.success,
+                    "error_type": r.error_type,
+                    "error": r.error,
+                    "http_status": r.http_status,
+                    "arrival_s": (r.arrival_ns - t0) / 1e9 if r.arrival_ns else None,
+                    "send_s": (r.send_ns - t0) / 1e9 if r.send_ns else None,
+                    "finish_s": (r.finish_ns - t0) / 1e9 if r.finish_ns else None,
+                    "prompt_len": r.prompt_len,
+                    "output_tokens": r.output_tokens,
+                    "expected_output_len": r.expected_output_len,
+                    "cached_tokens": r.cached_tokens,
+                    "ttft_ms": d.ttft_ms(r),
+                    "tpot_ms": d.tpot_ms(r),
+                    "server_latency_ms": d.server_latency_ms(r),
+                    "total_latency_ms": d.total_latency_ms(r),
+                    "queue_time_ms": d.queue_time_ms(r),
+                    "schedule_lag_ms": d.schedule_lag_ms(r),
+                    "mean_itl_ms": (sum(i := d.itl_ms(r)) / len(i)) if r.chunk_ns[1:] else None,
+                    "num_chunks": len(r.chunk_ns),
+                    "finish_reason": r.finish_reason,
+                    "group_id": r.group_id,
+                    "turn": r.turn,
+                    "num_retractions": r.num_retractions,
+                    "server_queue_time_ms": r.server_queue_time_s * 1e3 if r.server_queue_time_s is not None else None,
+                }
+            )
         return pd.DataFrame(rows)
 
-    def export_metrics(self, format: str, path: str | Path) -> Path:  # noqa: A002 - the spec's name
+    def export_metrics(self, format: str, path: str | Path) -> Path:
         """``json`` (the summary), ``csv`` or ``parquet`` (one row per request)."""
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -158,8 +186,9 @@ class MetricsCollector:
         return out
 
     # ----------------------------------------------------------------------- time series
-    async def start_collection(self, targets: Sequence[ScrapeTarget], interval_s: float = 1.0,
-                               client_sampler: ClientSampler | None = None) -> None:
+    async def start_collection(
+        self, targets: Sequence[ScrapeTarget], interval_s: float = 1.0, client_sampler: ClientSampler | None = None
+    ) -> None:
         """Scrape ``targets`` every ``interval_s`` seconds in the background (errors are recorded)."""
         if self._task is not None:
             raise RuntimeError("collection already running; call stop_collection() first")
@@ -174,8 +203,9 @@ class MetricsCollector:
             await self._task
         self._task = None
 
-    async def _collect(self, targets: list[ScrapeTarget], interval_s: float,
-                       client_sampler: ClientSampler | None) -> None:
+    async def _collect(
+        self, targets: list[ScrapeTarget], interval_s: float, client_sampler: ClientSampler | None
+    ) -> None:
         async with aiohttp.ClientSession() as session:
             next_t = time.monotonic()
             while True:
@@ -195,5 +225,15 @@ class MetricsCollector:
         if not self._samples:
             return pd.DataFrame(columns=["t_s", "target", "metric", "labels", "value"])
         t0 = self._t0_ns()
-        return pd.DataFrame([{"t_s": (s.t_ns - t0) / 1e9, "target": s.target, "metric": s.metric,
-                              "labels": s.labels, "value": s.value} for s in self._samples])
+        return pd.DataFrame(
+            [
+                {
+                    "t_s": (s.t_ns - t0) / 1e9,
+                    "target": s.target,
+                    "metric": s.metric,
+                    "labels": s.labels,
+                    "value": s.value,
+                }
+                for s in self._samples
+            ]
+        )

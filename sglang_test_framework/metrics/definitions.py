@@ -12,9 +12,23 @@ import numpy as np
 from ..records import RequestRecord
 
 __all__ = [
-    "STAT_KEYS", "cache_hit_rate", "completed", "concurrency", "duration_s", "itl_ms", "max_in_flight",
-    "max_queue_depth", "peak_output_throughput", "queue_time_ms", "schedule_lag_ms", "server_latency_ms",
-    "slo_attainment", "stats", "total_latency_ms", "tpot_ms", "ttft_ms",
+    "STAT_KEYS",
+    "cache_hit_rate",
+    "completed",
+    "concurrency",
+    "duration_s",
+    "itl_ms",
+    "max_in_flight",
+    "max_queue_depth",
+    "peak_output_throughput",
+    "queue_time_ms",
+    "schedule_lag_ms",
+    "server_latency_ms",
+    "slo_attainment",
+    "stats",
+    "total_latency_ms",
+    "tpot_ms",
+    "ttft_ms",
 ]
 
 STAT_KEYS = ("mean", "median", "std", "p90", "p95", "p99", "min", "max")
@@ -112,8 +126,9 @@ def max_in_flight(records: Sequence[RequestRecord]) -> int:
 def max_queue_depth(records: Sequence[RequestRecord]) -> int:
     """Most requests simultaneously waiting (> 1 ms) between arrival and send: the client-side queue
     in front of a ``max_concurrency`` limit (sub-millisecond gaps are request encoding, not queueing)."""
-    return _max_overlap((r.arrival_ns, r.send_ns) for r in records
-                        if r.arrival_ns and r.send_ns - r.arrival_ns > QUEUE_THRESHOLD_NS)
+    return _max_overlap(
+        (r.arrival_ns, r.send_ns) for r in records if r.arrival_ns and r.send_ns - r.arrival_ns > QUEUE_THRESHOLD_NS
+    )
 
 
 def peak_output_throughput(records: Sequence[RequestRecord]) -> float:
@@ -144,8 +159,16 @@ def stats(values: Sequence[float]) -> dict[str, float | None]:
         return dict.fromkeys(STAT_KEYS)
     a = np.asarray(values, dtype=float)
     p90, p95, p99 = np.percentile(a, [90, 95, 99])
-    return {"mean": float(a.mean()), "median": float(np.median(a)), "std": float(a.std()), "p90": float(p90),
-            "p95": float(p95), "p99": float(p99), "min": float(a.min()), "max": float(a.max())}
+    return {
+        "mean": float(a.mean()),
+        "median": float(np.median(a)),
+        "std": float(a.std()),
+        "p90": float(p90),
+        "p95": float(p95),
+        "p99": float(p99),
+        "min": float(a.min()),
+        "max": float(a.max()),
+    }
 
 
 def slo_attainment(records: Sequence[RequestRecord], slos_ms: Mapping[str, float], dur_s: float) -> dict[str, Any]:
@@ -167,10 +190,13 @@ def slo_attainment(records: Sequence[RequestRecord], slos_ms: Mapping[str, float
             ok_all = ok_all and ok
         good += int(ok_all)
     n = len(records)
-    return {"goodput_slos_ms": dict(slos_ms), "good_requests": good,
-            "request_goodput": good / dur_s if dur_s > 0 else 0.0,
-            "slo_attainment": good / n if n else 0.0,
-            "slo_attainment_by_metric": {k: v / n if n else 0.0 for k, v in by_metric.items()}}
+    return {
+        "goodput_slos_ms": dict(slos_ms),
+        "good_requests": good,
+        "request_goodput": good / dur_s if dur_s > 0 else 0.0,
+        "slo_attainment": good / n if n else 0.0,
+        "slo_attainment_by_metric": {k: v / n if n else 0.0 for k, v in by_metric.items()},
+    }
 
 
 def nan_to_none(value: float | None) -> float | None:

@@ -15,17 +15,30 @@ import pandas as pd
 
 __all__ = ["load_imbalance", "per_worker_table"]
 
-_COLUMNS = ("worker_id", "requests", "failed", "prompt_tokens", "output_tokens", "cached_tokens",
-            "cache_hit_rate", "mean_latency_ms", "p50_latency_ms", "p99_latency_ms", "p50_ttft_ms",
-            "p99_ttft_ms", "server_requests_served")
+_COLUMNS = (
+    "worker_id",
+    "requests",
+    "failed",
+    "prompt_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cache_hit_rate",
+    "mean_latency_ms",
+    "p50_latency_ms",
+    "p99_latency_ms",
+    "p50_ttft_ms",
+    "p99_ttft_ms",
+    "server_requests_served",
+)
 
 
 def _pct(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else math.nan
 
 
-def per_worker_table(df: pd.DataFrame, worker_ids: Sequence[str],
-                     server_served: Mapping[str, float] | None = None) -> pd.DataFrame:
+def per_worker_table(
+    df: pd.DataFrame, worker_ids: Sequence[str], server_served: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """One row per worker (plus ``unattributed`` if some requests name no worker).
 
     ``requests`` counts every request attributed to the worker, ``failed`` those that failed;
@@ -41,21 +54,23 @@ def per_worker_table(df: pd.DataFrame, worker_ids: Sequence[str],
         ok = sub[sub["success"].astype(bool)] if not sub.empty else sub
         prompt = float(ok["prompt_len"].sum()) if not ok.empty else 0.0
         cached = float(ok["cached_tokens"].fillna(0).sum()) if not ok.empty else 0.0
-        rows.append({
-            "worker_id": wid,
-            "requests": len(sub),
-            "failed": int((~sub["success"].astype(bool)).sum()) if not sub.empty else 0,
-            "prompt_tokens": int(prompt),
-            "output_tokens": int(ok["output_tokens"].sum()) if not ok.empty else 0,
-            "cached_tokens": int(cached),
-            "cache_hit_rate": cached / prompt if prompt else math.nan,
-            "mean_latency_ms": float(ok["server_latency_ms"].mean()) if not ok.empty else math.nan,
-            "p50_latency_ms": _pct(ok["server_latency_ms"], 0.5) if not ok.empty else math.nan,
-            "p99_latency_ms": _pct(ok["server_latency_ms"], 0.99) if not ok.empty else math.nan,
-            "p50_ttft_ms": _pct(ok["ttft_ms"].dropna(), 0.5) if not ok.empty else math.nan,
-            "p99_ttft_ms": _pct(ok["ttft_ms"].dropna(), 0.99) if not ok.empty else math.nan,
-            "server_requests_served": server_served.get(wid, math.nan),
-        })
+        rows.append(
+            {
+                "worker_id": wid,
+                "requests": len(sub),
+                "failed": int((~sub["success"].astype(bool)).sum()) if not sub.empty else 0,
+                "prompt_tokens": int(prompt),
+                "output_tokens": int(ok["output_tokens"].sum()) if not ok.empty else 0,
+                "cached_tokens": int(cached),
+                "cache_hit_rate": cached / prompt if prompt else math.nan,
+                "mean_latency_ms": float(ok["server_latency_ms"].mean()) if not ok.empty else math.nan,
+                "p50_latency_ms": _pct(ok["server_latency_ms"], 0.5) if not ok.empty else math.nan,
+                "p99_latency_ms": _pct(ok["server_latency_ms"], 0.99) if not ok.empty else math.nan,
+                "p50_ttft_ms": _pct(ok["ttft_ms"].dropna(), 0.5) if not ok.empty else math.nan,
+                "p99_ttft_ms": _pct(ok["ttft_ms"].dropna(), 0.99) if not ok.empty else math.nan,
+                "server_requests_served": server_served.get(wid, math.nan),
+            }
+        )
     return pd.DataFrame(rows, columns=list(_COLUMNS))
 
 

@@ -14,11 +14,21 @@ __all__ = ["KEEP_PREFIXES", "Sample", "ScrapeTarget", "parse_metrics", "process_
 
 # Which series to keep from a scrape (everything else is dropped to keep time series small).
 KEEP_PREFIXES = (
-    "sglang:num_running_reqs", "sglang:num_queue_reqs", "sglang:token_usage", "sglang:num_used_tokens",
-    "sglang:cache_hit_rate", "sglang:gen_throughput", "sglang:num_retracted_reqs",
-    "sglang:num_retracted_requests_total", "sglang:prompt_tokens_total", "sglang:generation_tokens_total",
-    "sglang:cached_tokens_total", "sglang:num_requests_total", "smg_worker_requests_active",
-    "smg_router_requests_total", "smg_worker_health",
+    "sglang:num_running_reqs",
+    "sglang:num_queue_reqs",
+    "sglang:token_usage",
+    "sglang:num_used_tokens",
+    "sglang:cache_hit_rate",
+    "sglang:gen_throughput",
+    "sglang:num_retracted_reqs",
+    "sglang:num_retracted_requests_total",
+    "sglang:prompt_tokens_total",
+    "sglang:generation_tokens_total",
+    "sglang:cached_tokens_total",
+    "sglang:num_requests_total",
+    "smg_worker_requests_active",
+    "smg_router_requests_total",
+    "smg_worker_health",
 )
 
 
@@ -49,8 +59,11 @@ def parse_metrics(text: str, t_ns: int, target: str, keep: tuple[str, ...] = KEE
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name.startswith(keep) and not s.name.endswith("_created"):
-                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())
-                                  if k not in ("model_name", "engine_type", "tp_rank", "pp_rank", "moe_ep_rank"))
+                labels = ",".join(
+                    f"{k}={v}"
+                    for k, v in sorted(s.labels.items())
+                    if k not in ("model_name", "engine_type", "tp_rank", "pp_rank", "moe_ep_rank")
+                )
                 out.append(Sample(t_ns, target, s.name, labels, float(s.value)))
     return out
 

@@ -52,8 +52,9 @@ def _fit(t_s: np.ndarray, mb: np.ndarray) -> tuple[float, float]:
     return float(slope) * 60.0, r2
 
 
-def memory_trends(timeseries: pd.DataFrame, min_slope_mb_per_min: float = 1.0, min_r2: float = 0.6,
-                  min_growth_mb: float = 5.0) -> list[MemoryTrend]:
+def memory_trends(
+    timeseries: pd.DataFrame, min_slope_mb_per_min: float = 1.0, min_r2: float = 0.6, min_growth_mb: float = 5.0
+) -> list[MemoryTrend]:
     """One :class:`MemoryTrend` per target that has ``process_rss_bytes`` samples in ``timeseries``
     (the collector's long format: ``t_s``, ``target``, ``metric``, ``value``)."""
     if timeseries.empty or "metric" not in timeseries:

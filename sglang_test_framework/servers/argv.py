@@ -45,8 +45,19 @@ def server_argv(config: ServerConfig, port: int, python: str = sys.executable) -
     Always passes ``--model-path --host --port --tp-size``; other flags only when set.
     """
     module = "sglang.launch_server" if config.backend == "sglang" else "sglang_test_framework.sim"
-    argv = [python, "-m", module, "--model-path", config.model_path, "--host", config.host,
-            "--port", str(port), "--tp-size", str(config.tp_size)]
+    argv = [
+        python,
+        "-m",
+        module,
+        "--model-path",
+        config.model_path,
+        "--host",
+        config.host,
+        "--port",
+        str(port),
+        "--tp-size",
+        str(config.tp_size),
+    ]
     for field, flag in _VALUE_FLAGS:
         value = getattr(config, field)
         if value is not None:
@@ -75,26 +86,60 @@ def server_env(config: ServerConfig, base: Mapping[str, str] | None = None) -> d
     return env
 
 
-def router_argv(config: RouterConfig, policy: str, worker_urls: Sequence[str], port: int,
-                prometheus_port: int, python: str = sys.executable) -> list[str]:
+def router_argv(
+    config: RouterConfig,
+    policy: str,
+    worker_urls: Sequence[str],
+    port: int,
+    prometheus_port: int,
+    python: str = sys.executable,
+) -> list[str]:
     """argv for ``python -m sglang_router.launch_router`` (flag names of sglang-router 0.3.2)."""
-    argv = [python, "-m", "sglang_router.launch_router", "--host", config.host, "--port", str(port),
-            "--worker-urls", *worker_urls, "--policy", policy,
-            "--prometheus-host", config.prometheus_host, "--prometheus-port", str(prometheus_port),
-            "--cache-threshold", str(config.cache_threshold),
-            "--balance-abs-threshold", str(config.balance_abs_threshold),
-            "--balance-rel-threshold", str(config.balance_rel_threshold),
-            "--eviction-interval-secs", str(config.eviction_interval_secs),
-            "--max-tree-size", str(config.max_tree_size),
-            "--worker-startup-timeout-secs", str(config.worker_startup_timeout_secs),
-            "--worker-startup-check-interval", str(config.worker_startup_check_interval),
-            "--health-check-interval-secs", str(config.health_check_interval_secs),
-            "--health-check-timeout-secs", str(config.health_check_timeout_secs),
-            "--health-failure-threshold", str(config.health_failure_threshold),
-            "--health-success-threshold", str(config.health_success_threshold),
-            "--retry-max-retries", str(config.retry_max_retries),
-            "--request-timeout-secs", str(config.request_timeout_secs),
-            "--log-level", config.log_level]
+    argv = [
+        python,
+        "-m",
+        "sglang_router.launch_router",
+        "--host",
+        config.host,
+        "--port",
+        str(port),
+        "--worker-urls",
+        *worker_urls,
+        "--policy",
+        policy,
+        "--prometheus-host",
+        config.prometheus_host,
+        "--prometheus-port",
+        str(prometheus_port),
+        "--cache-threshold",
+        str(config.cache_threshold),
+        "--balance-abs-threshold",
+        str(config.balance_abs_threshold),
+        "--balance-rel-threshold",
+        str(config.balance_rel_threshold),
+        "--eviction-interval-secs",
+        str(config.eviction_interval_secs),
+        "--max-tree-size",
+        str(config.max_tree_size),
+        "--worker-startup-timeout-secs",
+        str(config.worker_startup_timeout_secs),
+        "--worker-startup-check-interval",
+        str(config.worker_startup_check_interval),
+        "--health-check-interval-secs",
+        str(config.health_check_interval_secs),
+        "--health-check-timeout-secs",
+        str(config.health_check_timeout_secs),
+        "--health-failure-threshold",
+        str(config.health_failure_threshold),
+        "--health-success-threshold",
+        str(config.health_success_threshold),
+        "--retry-max-retries",
+        str(config.retry_max_retries),
+        "--request-timeout-secs",
+        str(config.request_timeout_secs),
+        "--log-level",
+        config.log_level,
+    ]
     if config.disable_retries:
         argv.append("--disable-retries")
     if config.disable_circuit_breaker:

@@ -10,10 +10,10 @@ import socket
 import tempfile
 import urllib.request
 import weakref
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,6 +27,8 @@ from .router import start_router
 from .server import RouterHandle, SGLangServer
 
 __all__ = ["ServerManager"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,8 @@ class ServerManager:
         if config.port in self._reserved_ports or not port_is_free(config.host, config.port):
             raise ServerLaunchError(
                 f"port {config.port} on {config.host} is already in use (another server?); set port to a "
-                f"free port, or port=0 to pick one automatically")
+                f"free port, or port=0 to pick one automatically"
+            )
         self._reserved_ports.add(config.port)
         return config.port
 
@@ -99,8 +102,9 @@ class ServerManager:
             port = self._resolve_port(config)
             if config.server_id is None:
                 config = config.model_copy(update={"server_id": server_id})
-            process = ManagedProcess(server_id, server_argv(config, port),
-                                     self.log_dir / f"{server_id}.log", server_env(config))
+            process = ManagedProcess(
+                server_id, server_argv(config, port), self.log_dir / f"{server_id}.log", server_env(config)
+            )
             process.start()
             server = SGLangServer(server_id, config, f"http://{config.host}:{port}", process)
         self.servers[server_id] = server
@@ -115,8 +119,11 @@ class ServerManager:
 
         try:
             server.startup_s = await wait_until_ready(
-                f"{server.server_id} ({server.config.backend} at {server.base_url})", probe,
-                server.config.startup_timeout_s, server.process)
+                f"{server.server_id} ({server.config.backend} at {server.base_url})",
+                probe,
+                server.config.startup_timeout_s,
+                server.process,
+            )
         except BaseException:
             self.stop_server(server.server_id)
             raise
@@ -161,18 +168,28 @@ class ServerManager:
             server.process.kill()
 
     # ----------------------------------------------------------------------------- routers
-    async def start_router(self, config: RouterConfig, worker_urls: Sequence[str],
-                           policy: str = "cache_aware") -> RouterHandle:
+    async def start_router(
+        self, config: RouterConfig, worker_urls: Sequence[str], policy: str = "cache_aware"
+    ) -> RouterHandle:
         """Launch the real sglang-router and wait until all workers are registered and healthy."""
         router_id = f"router_{len(self.routers)}"
         port = config.port or self.allocate_port(config.host)
         prom_port = config.prometheus_port or self.allocate_port(config.prometheus_host)
-        handle = await start_router(router_id, config, policy, list(worker_urls), port, prom_port,
-                                    self.log_dir / f"{router_id}.log", self.routers)
+        handle = await start_router(
+            router_id,
+            config,
+            policy,
+            list(worker_urls),
+            port,
+            prom_port,
+            self.log_dir / f"{router_id}.log",
+            self.routers,
+        )
         return handle
 
-    def launch_router(self, config: RouterConfig, worker_urls: Sequence[str],
-                      policy: str = "cache_aware") -> RouterHandle:
+    def launch_router(
+        self, config: RouterConfig, worker_urls: Sequence[str], policy: str = "cache_aware"
+    ) -> RouterHandle:
         """Synchronous :meth:`start_router`."""
         return _run_sync(self.start_router(config, worker_urls, policy), "launch_router", "start_router")
 
@@ -185,7 +202,7 @@ class ServerManager:
     # ----------------------------------------------------------------------------- info
     def _fetch_text(self, server: SGLangServer, path: str) -> str:
         req = urllib.request.Request(server.base_url + path, headers=_auth_headers(server.config.api_key))
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our own server URL
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return str(resp.read().decode())
 
     def _fetch_json(self, server: SGLangServer, path: str) -> dict[str, Any]:
@@ -214,8 +231,13 @@ class ServerManager:
     def update_server_param(self, server_id: str, param: str, value: Any) -> bool:
         """Always False: SGLang has no API to change server args at run time; restart the server with a
         new :class:`ServerConfig` instead (``stop_server`` then ``launch_server``)."""
-        logger.warning("update_server_param(%s, %s=%r): SGLang cannot change server args at run time; "
-                       "restart the server with the new value instead", server_id, param, value)
+        logger.warning(
+            "update_server_param(%s, %s=%r): SGLang cannot change server args at run time; "
+            "restart the server with the new value instead",
+            server_id,
+            param,
+            value,
+        )
         return False
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -232,19 +254,21 @@ class ServerManager:
     def __enter__(self) -> ServerManager:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop_all()
 
     async def __aenter__(self) -> ServerManager:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await asyncio.to_thread(self.stop_all)
 
 
-def _run_sync(coro: Any, name: str, async_name: str) -> Any:
+def _run_sync(coro: Coroutine[Any, Any, T], name: str, async_name: str) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:

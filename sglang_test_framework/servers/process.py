@@ -46,8 +46,7 @@ def log_tail(path: Path, lines: int = 40) -> str:
 class ManagedProcess:
     """A child process in its own process group whose stdout+stderr go to ``log_path``."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -63,9 +62,14 @@ class ManagedProcess:
         self._log_fh = self.log_path.open("ab")
         # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only use it from the main thread.
         in_main = threading.current_thread() is threading.main_thread()
-        self._popen = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            self.argv, stdout=self._log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env, start_new_session=True, preexec_fn=_child_setup if in_main else None,
+        self._popen = subprocess.Popen(
+            self.argv,
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_child_setup if in_main else None,
         )
         logger.debug("started %s pid=%d: %s", self.name, self._popen.pid, " ".join(self.argv))
 

@@ -39,8 +39,9 @@ async def probe_ok(session: aiohttp.ClientSession, url: str, headers: dict[str, 
         return False
 
 
-async def wait_until_ready(name: str, probe: Probe, timeout_s: float,
-                           process: ManagedProcess | None = None, interval_s: float = 0.2) -> float:
+async def wait_until_ready(
+    name: str, probe: Probe, timeout_s: float, process: ManagedProcess | None = None, interval_s: float = 0.2
+) -> float:
     """Poll ``probe`` until it returns True; fail fast if ``process`` exits; time out after ``timeout_s``.
 
     Returns the seconds it took. Errors carry the process's log tail so the cause is visible.
@@ -51,7 +52,8 @@ async def wait_until_ready(name: str, probe: Probe, timeout_s: float,
             if process is not None and not process.is_running():
                 raise ServerLaunchError(
                     f"{name} exited with code {process.returncode} during startup "
-                    f"(log: {process.log_path}). Last log lines:\n{process.log_tail()}")
+                    f"(log: {process.log_path}). Last log lines:\n{process.log_tail()}"
+                )
             if await probe(session):
                 return time.monotonic() - start
             if time.monotonic() - start > timeout_s:
@@ -59,5 +61,6 @@ async def wait_until_ready(name: str, probe: Probe, timeout_s: float,
                 where = f" (log: {process.log_path})" if process is not None else ""
                 raise ServerNotReadyError(
                     f"{name} was not ready after {timeout_s:.0f}s{where}; raise startup_timeout_s if it is "
-                    f"just slow. Last log lines:\n{tail}")
+                    f"just slow. Last log lines:\n{tail}"
+                )
             await asyncio.sleep(interval_s)

@@ -24,17 +24,18 @@ from .server import RouterHandle
 __all__ = ["REAL_ROUTER_POLICIES", "fetch_router_workers", "start_router"]
 
 
-
 def _auth(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-async def fetch_router_workers(session: aiohttp.ClientSession, base_url: str,
-                               api_key: str | None = None) -> list[dict[str, Any]]:
+async def fetch_router_workers(
+    session: aiohttp.ClientSession, base_url: str, api_key: str | None = None
+) -> list[dict[str, Any]]:
     """The router's ``GET /workers`` list ([] when it cannot be read)."""
     try:
-        async with session.get(f"{base_url}/workers", headers=_auth(api_key),
-                               timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        async with session.get(
+            f"{base_url}/workers", headers=_auth(api_key), timeout=aiohttp.ClientTimeout(total=10)
+        ) as resp:
             if resp.status != 200:
                 return []
             data = await resp.json(content_type=None)
@@ -49,21 +50,36 @@ def _all_healthy(workers: list[dict[str, Any]], expected: list[str]) -> bool:
     return all(url.rstrip("/") in healthy for url in expected)
 
 
-async def start_router(router_id: str, config: RouterConfig, policy: str, worker_urls: list[str],
-                       port: int, prometheus_port: int, log_path: Path,
-                       registry: dict[str, RouterHandle]) -> RouterHandle:
+async def start_router(
+    router_id: str,
+    config: RouterConfig,
+    policy: str,
+    worker_urls: list[str],
+    port: int,
+    prometheus_port: int,
+    log_path: Path,
+    registry: dict[str, RouterHandle],
+) -> RouterHandle:
     """Spawn the router, register it in ``registry``, and wait until every worker is healthy in it."""
     if policy not in REAL_ROUTER_POLICIES:
-        raise RouterError(f"policy {policy!r} is not a policy of the real sglang-router "
-                          f"({', '.join(REAL_ROUTER_POLICIES)}); use the Python router for it")
+        raise RouterError(
+            f"policy {policy!r} is not a policy of the real sglang-router "
+            f"({', '.join(REAL_ROUTER_POLICIES)}); use the Python router for it"
+        )
     if not worker_urls:
         raise RouterError("the router needs at least one worker URL")
-    process = ManagedProcess(router_id, router_argv(config, policy, worker_urls, port, prometheus_port),
-                             log_path)
+    process = ManagedProcess(router_id, router_argv(config, policy, worker_urls, port, prometheus_port), log_path)
     process.start()
     base_url = f"http://{config.host}:{port}"
-    handle = RouterHandle(router_id, config, policy, base_url, list(worker_urls), process,
-                          f"http://{config.prometheus_host}:{prometheus_port}/metrics")
+    handle = RouterHandle(
+        router_id,
+        config,
+        policy,
+        base_url,
+        list(worker_urls),
+        process,
+        f"http://{config.prometheus_host}:{prometheus_port}/metrics",
+    )
     registry[router_id] = handle
 
     async def probe(session: aiohttp.ClientSession) -> bool:
@@ -77,8 +93,9 @@ async def start_router(router_id: str, config: RouterConfig, policy: str, worker
         return _all_healthy(await fetch_router_workers(session, base_url, config.api_key), worker_urls)
 
     try:
-        handle.startup_s = await wait_until_ready(f"router {router_id} ({policy}) at {base_url}", probe,
-                                                  config.startup_timeout_s, process, interval_s=0.25)
+        handle.startup_s = await wait_until_ready(
+            f"router {router_id} ({policy}) at {base_url}", probe, config.startup_timeout_s, process, interval_s=0.25
+        )
     except ServerLaunchError as exc:
         registry.pop(router_id, None)
         process.stop()

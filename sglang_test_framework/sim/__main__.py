@@ -20,8 +20,10 @@ __all__ = ["main"]
 
 async def _serve(argv: Sequence[str] | None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper() if args.log_level.upper() in logging._nameToLevel else "INFO",
-                        format="%(asctime)s sim %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper() if args.log_level.upper() in logging._nameToLevel else "INFO",
+        format="%(asctime)s sim %(levelname)s: %(message)s",
+    )
     # The router probes workers with an HTTP/2 preface first; aiohttp would log each probe as an error.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     sim = SimServer(args)
@@ -29,9 +31,14 @@ async def _serve(argv: Sequence[str] | None) -> None:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
     await site.start()
-    logging.info("simulated SGLang server on http://%s:%d (%s, KV %d tokens, max_running_requests %d)",
-                 args.host, args.port, sim.profile.name, sim.engine.config.max_total_tokens,
-                 sim.engine.config.max_running_requests)
+    logging.info(
+        "simulated SGLang server on http://%s:%d (%s, KV %d tokens, max_running_requests %d)",
+        args.host,
+        args.port,
+        sim.profile.name,
+        sim.engine.config.max_total_tokens,
+        sim.engine.config.max_running_requests,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,10 +58,8 @@ async def _serve(argv: Sequence[str] | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point (console script ``sglang-test-sim``)."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(argv if argv is not None else sys.argv[1:]))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -28,35 +28,70 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
 
     async def model_info(request: web.Request) -> web.Response:
         sim = sim_of(request)
-        return web.json_response({
-            "model_path": sim.args.model_path, "served_model_name": sim.model_name,
-            "tokenizer_path": sim.args.tokenizer_path or sim.args.model_path, "is_generation": True,
-            "preferred_sampling_params": None, "weight_version": "default", "has_image_understanding": False,
-            "has_audio_understanding": False, "model_type": "llama", "architectures": ["LlamaForCausalLM"]})
+        return web.json_response(
+            {
+                "model_path": sim.args.model_path,
+                "served_model_name": sim.model_name,
+                "tokenizer_path": sim.args.tokenizer_path or sim.args.model_path,
+                "is_generation": True,
+                "preferred_sampling_params": None,
+                "weight_version": "default",
+                "has_image_understanding": False,
+                "has_audio_understanding": False,
+                "model_type": "llama",
+                "architectures": ["LlamaForCausalLM"],
+            }
+        )
 
     async def server_info(request: web.Request) -> web.Response:
         return web.json_response(sim_of(request).server_info())
 
     async def models(request: web.Request) -> web.Response:
         sim = sim_of(request)
-        return web.json_response({"object": "list", "data": [{
-            "id": sim.model_name, "object": "model", "created": int(sim.start_wall), "owned_by": "sglang",
-            "root": sim.args.model_path, "max_model_len": sim.context_len}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": sim.model_name,
+                        "object": "model",
+                        "created": int(sim.start_wall),
+                        "owned_by": "sglang",
+                        "root": sim.args.model_path,
+                        "max_model_len": sim.context_len,
+                    }
+                ],
+            }
+        )
 
     async def loads(request: web.Request) -> web.Response:
         sim = sim_of(request)
         e = sim.engine
         g = sim.gauges()
         load: dict[str, Any] = {
-            "dp_rank": 0, "timestamp": time.time(), "num_running_reqs": g["num_running_reqs"],
-            "num_waiting_reqs": g["num_queue_reqs"], "num_used_tokens": e.used_tokens,
-            "num_total_tokens": e.config.max_total_tokens, "max_total_num_tokens": e.config.max_total_tokens,
-            "max_running_requests": e.config.max_running_requests, "token_usage": g["token_usage"],
-            "gen_throughput": g["gen_throughput"], "cache_hit_rate": g["cache_hit_rate"],
+            "dp_rank": 0,
+            "timestamp": time.time(),
+            "num_running_reqs": g["num_running_reqs"],
+            "num_waiting_reqs": g["num_queue_reqs"],
+            "num_used_tokens": e.used_tokens,
+            "num_total_tokens": e.config.max_total_tokens,
+            "max_total_num_tokens": e.config.max_total_tokens,
+            "max_running_requests": e.config.max_running_requests,
+            "token_usage": g["token_usage"],
+            "gen_throughput": g["gen_throughput"],
+            "cache_hit_rate": g["cache_hit_rate"],
             "utilization": g["utilization"],
-            "num_waiting_uncached_tokens": sum(len(r.input_ids) for r in e.waiting)}
-        return web.json_response({"timestamp": time.time(), "version": "0.5.23-sim", "accelerator": "sim",
-                                  "num_accelerators": sim.args.tp_size, "loads": [load]})
+            "num_waiting_uncached_tokens": sum(len(r.input_ids) for r in e.waiting),
+        }
+        return web.json_response(
+            {
+                "timestamp": time.time(),
+                "version": "0.5.23-sim",
+                "accelerator": "sim",
+                "num_accelerators": sim.args.tp_size,
+                "loads": [load],
+            }
+        )
 
     async def get_load(request: web.Request) -> web.Response:
         sim = sim_of(request)
@@ -67,8 +102,16 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
         tokens = e.used_tokens
         if fmt == "legacy":
             return web.json_response({"load": tokens})
-        return web.json_response([{"dp_rank": 0, "num_reqs": len(e.running) + len(e.waiting),
-                                   "num_waiting_reqs": len(e.waiting), "num_tokens": tokens}])
+        return web.json_response(
+            [
+                {
+                    "dp_rank": 0,
+                    "num_reqs": len(e.running) + len(e.waiting),
+                    "num_waiting_reqs": len(e.waiting),
+                    "num_tokens": tokens,
+                }
+            ]
+        )
 
     async def flush_cache(request: web.Request) -> web.Response:
         sim = sim_of(request)
@@ -96,11 +139,18 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
         c = sim.engine.counters
         text = sim.metrics.render(
             sim.gauges(),
-            {"num_retracted_requests_total": c["num_retracted_requests_total"],
-             "num_retracted_input_tokens_total": c["retracted_input_tokens"],
-             "evicted_tokens_total": c["evicted_tokens"], "load_back_tokens_total": c["load_back_tokens"]},
-            {"prefill_compute": c["prefill_compute_tokens"], "prefill_cache": c["prefill_cache_tokens"],
-             "decode": c["decode_tokens"]})
+            {
+                "num_retracted_requests_total": c["num_retracted_requests_total"],
+                "num_retracted_input_tokens_total": c["retracted_input_tokens"],
+                "evicted_tokens_total": c["evicted_tokens"],
+                "load_back_tokens_total": c["load_back_tokens"],
+            },
+            {
+                "prefill_compute": c["prefill_compute_tokens"],
+                "prefill_cache": c["prefill_cache_tokens"],
+                "decode": c["decode_tokens"],
+            },
+        )
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def ping(request: web.Request) -> web.Response:

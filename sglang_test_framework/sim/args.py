@@ -44,10 +44,19 @@ def _sglang_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hicache-io-backend", default="kernel")
     p.add_argument("--hicache-mem-layout", default="page_first")
     p.add_argument("--hicache-storage-backend")
-    for flag in ("--enable-torch-compile", "--disable-radix-cache", "--enable-metrics", "--enable-cache-report",
-                 "--skip-server-warmup", "--enable-mixed-chunk", "--disable-cuda-graph",
-                 "--disable-overlap-schedule", "--trust-remote-code", "--incremental-streaming-output",
-                 "--stream-response-default-include-usage"):
+    for flag in (
+        "--enable-torch-compile",
+        "--disable-radix-cache",
+        "--enable-metrics",
+        "--enable-cache-report",
+        "--skip-server-warmup",
+        "--enable-mixed-chunk",
+        "--disable-cuda-graph",
+        "--disable-overlap-schedule",
+        "--trust-remote-code",
+        "--incremental-streaming-output",
+        "--stream-response-default-include-usage",
+    ):
         _bool(p, flag)
     _bool(p, "--enable-hierarchical-cache", "--enable-hicache")
 
@@ -74,8 +83,10 @@ def _sim_flags(p: argparse.ArgumentParser) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and check flags; errors exit with code 2 and name the flag (like SGLang's parser)."""
-    p = argparse.ArgumentParser(prog="python -m sglang_test_framework.sim",
-                                description="Simulated SGLang server (same HTTP API and flags; no GPU).")
+    p = argparse.ArgumentParser(
+        prog="python -m sglang_test_framework.sim",
+        description="Simulated SGLang server (same HTTP API and flags; no GPU).",
+    )
     _sglang_flags(p)
     _sim_flags(p)
     args = p.parse_args(argv)

@@ -90,8 +90,9 @@ class StepResult:
 class SimEngine:
     """Scheduler state + step construction. Not thread-safe; one event loop drives it."""
 
-    def __init__(self, profile: LatencyProfile, config: EngineConfig,
-                 token_fn: Callable[[SimRequest, int], int] | None = None) -> None:
+    def __init__(
+        self, profile: LatencyProfile, config: EngineConfig, token_fn: Callable[[SimRequest, int], int] | None = None
+    ) -> None:
         self.profile = profile
         self.config = config
         self.cache = RadixCache(disabled=config.disable_radix_cache)
@@ -105,9 +106,16 @@ class SimEngine:
         self.new_token_ratio = self.init_ratio
         self.private_total = 0
         self.host_cached: dict[tuple[int, ...], int] = {}
-        self.counters = {"num_retracted_requests_total": 0, "retracted_input_tokens": 0,
-                         "prefill_compute_tokens": 0, "prefill_cache_tokens": 0, "decode_tokens": 0,
-                         "load_back_tokens": 0, "evicted_tokens": 0, "steps": 0}
+        self.counters = {
+            "num_retracted_requests_total": 0,
+            "retracted_input_tokens": 0,
+            "prefill_compute_tokens": 0,
+            "prefill_cache_tokens": 0,
+            "decode_tokens": 0,
+            "load_back_tokens": 0,
+            "evicted_tokens": 0,
+            "steps": 0,
+        }
         self.last_cache_hit_rate = 0.0
         self.max_running_seen = 0
 
@@ -226,8 +234,14 @@ class SimEngine:
         load_back = self._hicache_load_back(batch, new)
         duration = self.profile.prefill_time_s(new, cached)
         fresh = [c for r, c in zip(batch, cached, strict=True) if r is not self.chunked]
-        return StepResult("prefill", (duration + load_back) * self._jitter(), batch, chunks=new,
-                          new_tokens=sum(new), cached_tokens=sum(fresh))
+        return StepResult(
+            "prefill",
+            (duration + load_back) * self._jitter(),
+            batch,
+            chunks=new,
+            new_tokens=sum(new),
+            cached_tokens=sum(fresh),
+        )
 
     def _hicache_load_back(self, batch: list[SimRequest], new: list[int]) -> float:
         """HiCache: prompt prefixes evicted from the GPU but kept in host memory are loaded back
@@ -267,8 +281,9 @@ class SimEngine:
             self._alloc(req, 1)
         sum_ctx = sum(len(r.input_ids) + len(r.output_ids) for r in self.running)
         duration = self.profile.decode_time_s(len(self.running), sum_ctx) * self._jitter()
-        self.new_token_ratio = max(self.min_ratio,
-                                   self.new_token_ratio - (self.init_ratio - self.min_ratio) / self.config.decay_steps)
+        self.new_token_ratio = max(
+            self.min_ratio, self.new_token_ratio - (self.init_ratio - self.min_ratio) / self.config.decay_steps
+        )
         return StepResult("decode", duration, list(self.running), retracted=retracted)
 
     def _retract(self, req: SimRequest) -> None:

@@ -94,8 +94,9 @@ class LatencyProfile:
         """Seconds for one prefill (extend) batch."""
         m = self.model
         n_new = sum(new_tokens)
-        attn = sum(4 * m.n_layers * m.d_model * (n * c + n * n / 2)
-                   for n, c in zip(new_tokens, cached_tokens, strict=True))
+        attn = sum(
+            4 * m.n_layers * m.d_model * (n * c + n * n / 2) for n, c in zip(new_tokens, cached_tokens, strict=True)
+        )
         flops = 2 * m.params_nonemb * n_new + attn + 2 * m.params_lmhead * len(new_tokens)
         nbytes = m.weight_bytes + m.kv_bytes_per_token * (n_new + sum(cached_tokens))
         scale = self._scale()
@@ -155,7 +156,9 @@ def resolve_profile(profile: str | None, model_path: str, gpu: str, tp_size: int
     if profile:
         model_name, _, gpu_name = profile.partition("@")
         if model_name not in MODELS or (gpu_name and gpu_name not in GPUS):
-            raise ValueError(f"--sim-profile {profile!r}: use MODEL@GPU with MODEL in {sorted(MODELS)} and GPU "
-                             f"in {sorted(GPUS)}, or a YAML file")
+            raise ValueError(
+                f"--sim-profile {profile!r}: use MODEL@GPU with MODEL in {sorted(MODELS)} and GPU "
+                f"in {sorted(GPUS)}, or a YAML file"
+            )
         base = replace(base, model=MODELS[model_name], gpu=GPUS[gpu_name] if gpu_name else base.gpu)
     return base

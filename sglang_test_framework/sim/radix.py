@@ -55,7 +55,7 @@ class RadixCache:
                 break
             key = child.key
             k = len(key)
-            if tokens[matched:matched + k] == key:
+            if tokens[matched : matched + k] == key:
                 matched += k
                 node = child
                 node.last_access = now

@@ -17,17 +17,47 @@ from .streams import StreamFormat, chat_format, completion_format, generate_form
 __all__ = ["build_app"]
 
 SAMPLING_KEYS = {
-    "max_new_tokens", "min_new_tokens", "ignore_eos", "stop", "stop_token_ids", "stop_regex", "no_stop_trim",
-    "temperature", "top_p", "top_k", "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty", "n",
-    "sampling_seed", "logit_bias", "skip_special_tokens", "spaces_between_special_tokens", "stream_interval",
-    "json_schema", "regex", "ebnf", "structural_tag", "custom_params",
+    "max_new_tokens",
+    "min_new_tokens",
+    "ignore_eos",
+    "stop",
+    "stop_token_ids",
+    "stop_regex",
+    "no_stop_trim",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "n",
+    "sampling_seed",
+    "logit_bias",
+    "skip_special_tokens",
+    "spaces_between_special_tokens",
+    "stream_interval",
+    "json_schema",
+    "regex",
+    "ebnf",
+    "structural_tag",
+    "custom_params",
 }
 SIM: web.AppKey[SimServer] = web.AppKey("sim", SimServer)
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": "BadRequestError" if status == 400 else
-                                        "ServerError", "code": status}, "object": "error"}, status=status)
+    return web.json_response(
+        {
+            "error": {
+                "message": message,
+                "type": "BadRequestError" if status == 400 else "ServerError",
+                "code": status,
+            },
+            "object": "error",
+        },
+        status=status,
+    )
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -60,18 +90,31 @@ def _stop_check(sim: SimServer, params: dict[str, Any]) -> Any:
     return check
 
 
-async def _run(request: web.Request, sim: SimServer, input_ids: list[int], params: dict[str, Any], rid: str,
-               stream: bool, fmt: StreamFormat) -> web.StreamResponse:
+async def _run(
+    request: web.Request,
+    sim: SimServer,
+    input_ids: list[int],
+    params: dict[str, Any],
+    rid: str,
+    stream: bool,
+    fmt: StreamFormat,
+) -> web.StreamResponse:
     arrival = time.monotonic_ns()
     max_new = int(params.get("max_new_tokens", 128))
     if max_new < 0:
         return _error(400, "max_new_tokens must be >= 0")
     if len(input_ids) + max_new > sim.context_len:
-        return _error(400, f"Requested token count exceeds the model's maximum context length of "
-                           f"{sim.context_len} tokens ({len(input_ids)} in the input, {max_new} to generate).")
+        return _error(
+            400,
+            f"Requested token count exceeds the model's maximum context length of "
+            f"{sim.context_len} tokens ({len(input_ids)} in the input, {max_new} to generate).",
+        )
     if len(input_ids) + 1 > sim.engine.config.max_total_tokens:
-        return _error(400, f"the input ({len(input_ids)} tokens) does not fit in the KV cache "
-                           f"({sim.engine.config.max_total_tokens} tokens)")
+        return _error(
+            400,
+            f"the input ({len(input_ids)} tokens) does not fit in the KV cache "
+            f"({sim.engine.config.max_total_tokens} tokens)",
+        )
     fault = sim.fault_for_new_request()
     if fault == "hang":
         await asyncio.Event().wait()  # never answers; ends when the client disconnects
@@ -167,13 +210,17 @@ async def openai_route(request: web.Request) -> web.StreamResponse:
             return _error(400, "prompt: a string is required (the simulator does not take batches)")
         text = prompt
         max_new = body.get("max_tokens", 16)
-    params = {"max_new_tokens": max_new if isinstance(max_new, int) else 128, "stop": body.get("stop"),
-              "stop_token_ids": body.get("stop_token_ids")}
+    params = {
+        "max_new_tokens": max_new if isinstance(max_new, int) else 128,
+        "stop": body.get("stop"),
+        "stop_token_ids": body.get("stop_token_ids"),
+    }
     rid = str(request.headers.get("X-Request-Id") or body.get("rid") or uuid.uuid4().hex)
     opts = body.get("stream_options") or {}
     usage = bool(opts.get("include_usage")) or sim.args.stream_response_default_include_usage
-    fmt = (chat_format if chat else completion_format)(include_usage=usage,
-                                                       continuous=bool(opts.get("continuous_usage_stats")))
+    fmt = (chat_format if chat else completion_format)(
+        include_usage=usage, continuous=bool(opts.get("continuous_usage_stats"))
+    )
     return await _run(request, sim, sim.tokenizer.encode(text), params, rid, bool(body.get("stream")), fmt)
 
 
@@ -201,8 +248,8 @@ def build_app(sim: SimServer) -> web.Application:
 async def _auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     sim: SimServer = request.app[SIM]
     key = sim.args.api_key
-    if key and not request.path.startswith(("/health", "/ready", "/metrics")):
-        if request.headers.get("Authorization") != f"Bearer {key}":
-            return _error(401, "Unauthorized: send 'Authorization: Bearer <api key>'")
+    public = request.path.startswith(("/health", "/ready", "/metrics"))
+    if key and not public and request.headers.get("Authorization") != f"Bearer {key}":
+        return _error(401, "Unauthorized: send 'Authorization: Bearer <api key>'")
     result: web.StreamResponse = await handler(request)
     return result

@@ -47,12 +47,24 @@ class SimServer:
         mrr = args.max_running_requests or max(2048, min(4096, int(total / self.context_len * 512)))
         chunk = args.chunked_prefill_size if args.chunked_prefill_size is not None else 8192
         hicache = int(total * args.hicache_ratio) if args.enable_hierarchical_cache else 0
-        self.engine = SimEngine(self.profile, EngineConfig(
-            max_running_requests=mrr, max_total_tokens=total, chunked_prefill_size=chunk,
-            max_prefill_tokens=args.max_prefill_tokens, schedule_policy=args.schedule_policy,
-            schedule_conservativeness=args.schedule_conservativeness, disable_radix_cache=args.disable_radix_cache,
-            enable_mixed_chunk=args.enable_mixed_chunk, jitter_cv=args.sim_jitter_cv, slowdown=args.sim_slowdown,
-            seed=args.random_seed, hicache_tokens=hicache), token_fn=self._token)
+        self.engine = SimEngine(
+            self.profile,
+            EngineConfig(
+                max_running_requests=mrr,
+                max_total_tokens=total,
+                chunked_prefill_size=chunk,
+                max_prefill_tokens=args.max_prefill_tokens,
+                schedule_policy=args.schedule_policy,
+                schedule_conservativeness=args.schedule_conservativeness,
+                disable_radix_cache=args.disable_radix_cache,
+                enable_mixed_chunk=args.enable_mixed_chunk,
+                jitter_cv=args.sim_jitter_cv,
+                slowdown=args.sim_slowdown,
+                seed=args.random_seed,
+                hicache_tokens=hicache,
+            ),
+            token_fn=self._token,
+        )
         self.model_name = args.served_model_name or args.model_path
         self.worker_id = args.sim_worker_id or f"{args.host}:{args.port}"
         self.metrics = SimMetrics(self.model_name)
@@ -63,13 +75,14 @@ class SimServer:
         self.arrivals = 0
         self.rng = random.Random(args.random_seed)
         self._wake = asyncio.Event()
-        self._truth: IO[str] | None = open(args.sim_ground_truth_log, "a", buffering=1) \
-            if args.sim_ground_truth_log else None  # noqa: SIM115 - closed in close()
+        self._truth: IO[str] | None = (
+            open(args.sim_ground_truth_log, "a", buffering=1) if args.sim_ground_truth_log else None  # noqa: SIM115
+        )
         self._gen_tokens_at = (time.monotonic(), 0)
         self.gen_throughput = 0.0
 
     def _token(self, req: SimRequest, k: int) -> int:
-        return (zlib.crc32(req.rid.encode()) + 7919 * k + self.args.random_seed) % self.tokenizer.vocab_size
+        return int((zlib.crc32(req.rid.encode()) + 7919 * k + self.args.random_seed) % self.tokenizer.vocab_size)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -109,8 +122,11 @@ class SimServer:
             return a.sim_fail_status, "injected random failure"
         if a.sim_hang_after_n is not None and n > a.sim_hang_after_n:
             return "hang"
-        if a.max_queued_requests is not None and len(self.engine.waiting) >= a.max_queued_requests \
-                and a.sim_queue_overflow != "unbounded":
+        if (
+            a.max_queued_requests is not None
+            and len(self.engine.waiting) >= a.max_queued_requests
+            and a.sim_queue_overflow != "unbounded"
+        ):
             return int(a.sim_queue_overflow), "too many queued requests (--max-queued-requests)"
         return None
 
@@ -147,13 +163,26 @@ class SimServer:
             self.metrics.queue.observe((req.admitted_ns - req.arrival_ns) / 1e9)
         self.metrics.e2e.observe((end - req.arrival_ns) / 1e9)
         if self._truth is not None:
-            self._truth.write(json.dumps({
-                "rid": req.rid, "arrival_ns": req.arrival_ns, "admitted_ns": req.admitted_ns,
-                "prefill_chunks": req.prefill_chunks, "first_token_step_end_ns": req.first_token_ns,
-                "first_token_ns": flow.first_write_ns, "finish_ns": end, "prompt_tokens": len(req.input_ids),
-                "completion_tokens": len(req.output_ids), "cached_tokens": req.cached_tokens,
-                "retractions": req.retractions, "status": flow.status, "worker_id": self.worker_id,
-            }) + "\n")
+            self._truth.write(
+                json.dumps(
+                    {
+                        "rid": req.rid,
+                        "arrival_ns": req.arrival_ns,
+                        "admitted_ns": req.admitted_ns,
+                        "prefill_chunks": req.prefill_chunks,
+                        "first_token_step_end_ns": req.first_token_ns,
+                        "first_token_ns": flow.first_write_ns,
+                        "finish_ns": end,
+                        "prompt_tokens": len(req.input_ids),
+                        "completion_tokens": len(req.output_ids),
+                        "cached_tokens": req.cached_tokens,
+                        "retractions": req.retractions,
+                        "status": flow.status,
+                        "worker_id": self.worker_id,
+                    }
+                )
+                + "\n"
+            )
 
     # ------------------------------------------------------------------ step loop
     async def step_loop(self) -> None:
@@ -197,12 +226,17 @@ class SimServer:
         e = self.engine
         total = e.config.max_total_tokens
         return {
-            "num_running_reqs": len(e.running), "num_queue_reqs": len(e.waiting) + (1 if e.chunked else 0),
-            "num_used_tokens": e.used_tokens, "token_usage": round(e.used_tokens / total, 6) if total else 0.0,
-            "max_total_num_tokens": total, "gen_throughput": round(self.gen_throughput, 3),
-            "cache_hit_rate": round(e.last_cache_hit_rate, 6), "num_retracted_reqs": sum(
-                1 for r in e.waiting if r.retractions), "utilization": 1.0 if e.running else 0.0,
-            "num_grammar_queue_reqs": 0, "max_running_requests": e.config.max_running_requests,
+            "num_running_reqs": len(e.running),
+            "num_queue_reqs": len(e.waiting) + (1 if e.chunked else 0),
+            "num_used_tokens": e.used_tokens,
+            "token_usage": round(e.used_tokens / total, 6) if total else 0.0,
+            "max_total_num_tokens": total,
+            "gen_throughput": round(self.gen_throughput, 3),
+            "cache_hit_rate": round(e.last_cache_hit_rate, 6),
+            "num_retracted_reqs": sum(1 for r in e.waiting if r.retractions),
+            "utilization": 1.0 if e.running else 0.0,
+            "num_grammar_queue_reqs": 0,
+            "max_running_requests": e.config.max_running_requests,
         }
 
     def server_info(self) -> dict[str, Any]:
@@ -210,12 +244,26 @@ class SimServer:
         a = vars(self.args)
         e = self.engine
         info: dict[str, Any] = {k: v for k, v in a.items() if not k.startswith("sim_")}
-        info.update(max_running_requests=e.config.max_running_requests, chunked_prefill_size=e.config.chunked_prefill_size,
-                    mem_fraction_static=self.args.mem_fraction_static or 0.88, max_total_num_tokens=e.config.max_total_tokens,
-                    max_req_input_len=self.context_len - 1, context_length=self.context_len, version="0.5.23-sim",
-                    served_model_name=self.model_name, sim_profile=self.profile.name, sim_worker_id=self.worker_id,
-                    startup_time=self.start_wall, kv_events=None, internal_states=[{
-                        "last_gen_throughput": self.gen_throughput, "memory_usage": {"token_usage": self.gauges()["token_usage"]},
-                        "effective_max_running_requests_per_dp": e.config.max_running_requests}])
+        info.update(
+            max_running_requests=e.config.max_running_requests,
+            chunked_prefill_size=e.config.chunked_prefill_size,
+            mem_fraction_static=self.args.mem_fraction_static or 0.88,
+            max_total_num_tokens=e.config.max_total_tokens,
+            max_req_input_len=self.context_len - 1,
+            context_length=self.context_len,
+            version="0.5.23-sim",
+            served_model_name=self.model_name,
+            sim_profile=self.profile.name,
+            sim_worker_id=self.worker_id,
+            startup_time=self.start_wall,
+            kv_events=None,
+            internal_states=[
+                {
+                    "last_gen_throughput": self.gen_throughput,
+                    "memory_usage": {"token_usage": self.gauges()["token_usage"]},
+                    "effective_max_running_requests_per_dp": e.config.max_running_requests,
+                }
+            ],
+        )
         info["launch_command"] = "python -m sglang_test_framework.sim"
         return info

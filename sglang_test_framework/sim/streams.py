@@ -33,8 +33,13 @@ def _words(sim: SimServer, ids: list[int], start: int, end: int) -> str:
 def _meta(sim: SimServer, flow: Flow, n: int, done: bool) -> dict[str, Any]:
     req = flow.req
     meta: dict[str, Any] = {
-        "id": req.rid, "finish_reason": req.finish_reason if done else None, "prompt_tokens": len(req.input_ids),
-        "completion_tokens": n, "cached_tokens": req.cached_tokens, "reasoning_tokens": 0, "weight_version": "default",
+        "id": req.rid,
+        "finish_reason": req.finish_reason if done else None,
+        "prompt_tokens": len(req.input_ids),
+        "completion_tokens": n,
+        "cached_tokens": req.cached_tokens,
+        "reasoning_tokens": 0,
+        "weight_version": "default",
         "num_retractions": req.retractions,
     }
     if sim.args.enable_metrics and req.admitted_ns is not None:
@@ -44,7 +49,7 @@ def _meta(sim: SimServer, flow: Flow, n: int, done: bool) -> dict[str, Any]:
     return meta
 
 
-class generate_format:  # noqa: N801 - used like a function
+class generate_format:
     """``/generate``: cumulative ``text`` and ``output_ids`` (deltas with --incremental-streaming-output)."""
 
     def __init__(self, incremental: bool = False) -> None:
@@ -64,21 +69,28 @@ class generate_format:  # noqa: N801 - used like a function
     def chunk(self, sim: SimServer, flow: Flow, n: int, done: bool) -> bytes:
         ids = flow.req.output_ids
         if self.incremental:
-            text, out = _words(sim, ids, flow.emitted, n), ids[flow.emitted:n]
+            text, out = _words(sim, ids, flow.emitted, n), ids[flow.emitted : n]
         else:
             text, out = self._cumulative(sim, flow, n), ids[:n]
         return _event({"text": text, "output_ids": out, "meta_info": _meta(sim, flow, n, done)})
 
     def final_body(self, sim: SimServer, flow: Flow) -> dict[str, Any]:
         n = len(flow.req.output_ids)
-        return {"text": self._cumulative(sim, flow, n), "output_ids": flow.req.output_ids,
-                "meta_info": _meta(sim, flow, n, True)}
+        return {
+            "text": self._cumulative(sim, flow, n),
+            "output_ids": flow.req.output_ids,
+            "meta_info": _meta(sim, flow, n, True),
+        }
 
 
 def _usage(sim: SimServer, flow: Flow, n: int) -> dict[str, Any]:
     prompt = len(flow.req.input_ids)
-    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n,
-                             "reasoning_tokens": 0}
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": n,
+        "total_tokens": prompt + n,
+        "reasoning_tokens": 0,
+    }
     if sim.args.enable_cache_report:
         usage["prompt_tokens_details"] = {"cached_tokens": flow.req.cached_tokens}
     return usage
@@ -102,8 +114,13 @@ class _OpenAIFormat:
         return {"index": 0, "text": delta, "logprobs": None, "finish_reason": finish, "matched_stop": None}
 
     def _obj(self, sim: SimServer, flow: Flow, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": flow.req.rid, "object": self.object_name, "created": self.created, "model": sim.model_name,
-                "choices": choices}
+        return {
+            "id": flow.req.rid,
+            "object": self.object_name,
+            "created": self.created,
+            "model": sim.model_name,
+            "choices": choices,
+        }
 
     def head(self, sim: SimServer, flow: Flow) -> bytes | None:
         return None
@@ -133,26 +150,40 @@ class _OpenAIFormat:
         return self._choice(text, finish)
 
 
-class completion_format(_OpenAIFormat):  # noqa: N801
+class completion_format(_OpenAIFormat):
     """``/v1/completions``: delta ``choices[0].text``."""
 
 
-class chat_format(_OpenAIFormat):  # noqa: N801
+class chat_format(_OpenAIFormat):
     """``/v1/chat/completions``: a role chunk, then ``delta.content`` chunks, then a finish chunk."""
 
     object_name = "chat.completion.chunk"
 
     def _choice(self, delta: str, finish: str | None) -> dict[str, Any]:
-        return {"index": 0, "delta": {"content": delta} if delta or finish is None else {}, "logprobs": None,
-                "finish_reason": finish, "matched_stop": None}
+        return {
+            "index": 0,
+            "delta": {"content": delta} if delta or finish is None else {},
+            "logprobs": None,
+            "finish_reason": finish,
+            "matched_stop": None,
+        }
 
     def head(self, sim: SimServer, flow: Flow) -> bytes | None:
-        return _event(self._obj(sim, flow, [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                             "logprobs": None, "finish_reason": None}]))
+        return _event(
+            self._obj(
+                sim,
+                flow,
+                [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}],
+            )
+        )
 
     def _final_choice(self, text: str, finish: str | None) -> dict[str, Any]:
-        return {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                "finish_reason": finish}
+        return {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "logprobs": None,
+            "finish_reason": finish,
+        }
 
     def final_body(self, sim: SimServer, flow: Flow) -> dict[str, Any]:
         body = super().final_body(sim, flow)

@@ -19,8 +19,7 @@ __all__ = ["DEFAULT_VOCAB_SIZE", "SimpleTokenizer"]
 
 DEFAULT_VOCAB_SIZE = 32000
 
-_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "sh", "th", "br",
-           "tr", "pl")
+_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "sh", "th", "br", "tr", "pl")
 _VOWELS = ("a", "e", "i", "o", "u", "ai", "ou", "ea")
 _CODAS = ("", "n", "r", "s", "l", "t", "m", "k")
 

@@ -68,15 +68,25 @@ class NodeTest:
         requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
         async with ServerManager(log_dir=out / "server_logs") as manager:
             server = await manager.start_server(cfg.to_server_config())
-            scrape = [ScrapeTarget(name=server.server_id, url=server.metrics_url, pid=server.pid,
-                                   api_key=cfg.api_key)] if cfg.enable_metrics else []
-            target = LoadTarget(server.base_url, cfg.served_model_name or cfg.model_path, cfg.api_key,
-                                [server.base_url], scrape)
-            run = await execute_workload(cfg, requests, target, out,
-                                         flush_after_warmup=cfg.flush_cache_after_warmup,
-                                         collect_timeseries=cfg.collect_timeseries,
-                                         timeseries_interval_s=cfg.timeseries_interval_s,
-                                         progress=cfg.progress, label=cfg.name or "node test")
+            scrape = (
+                [ScrapeTarget(name=server.server_id, url=server.metrics_url, pid=server.pid, api_key=cfg.api_key)]
+                if cfg.enable_metrics
+                else []
+            )
+            target = LoadTarget(
+                server.base_url, cfg.served_model_name or cfg.model_path, cfg.api_key, [server.base_url], scrape
+            )
+            run = await execute_workload(
+                cfg,
+                requests,
+                target,
+                out,
+                flush_after_warmup=cfg.flush_cache_after_warmup,
+                collect_timeseries=cfg.collect_timeseries,
+                timeseries_interval_s=cfg.timeseries_interval_s,
+                progress=cfg.progress,
+                label=cfg.name or "node test",
+            )
             context = _context(cfg, server)
         return self._finish(run.collector, context)
 
@@ -86,10 +96,18 @@ class NodeTest:
         line = {**collector.bench_serving_summary(context), **summary, "context": context}
         config_dump = cfg.model_dump(mode="json")
         files = write_run_files(cfg.output_dir, config_dump, line, collector, self.output_file)
-        return RunResults(name=context["name"], kind="node", summary=summary,
-                          requests=collector.to_dataframe(), records=list(collector.records),
-                          timeseries=collector.timeseries_dataframe(), config=config_dump,
-                          context=context, output_dir=cfg.output_dir, files=files)
+        return RunResults(
+            name=context["name"],
+            kind="node",
+            summary=summary,
+            requests=collector.to_dataframe(),
+            records=list(collector.records),
+            timeseries=collector.timeseries_dataframe(),
+            config=config_dump,
+            context=context,
+            output_dir=cfg.output_dir,
+            files=files,
+        )
 
     def analyze_results(self, results: RunResults, print_report: bool = True) -> str:
         """Print the Node Test Results report and write PNG plots next to the results."""

@@ -22,8 +22,19 @@ if TYPE_CHECKING:
 __all__ = ["COMPARISON_COLUMNS", "PolicyComparison", "compare_policies"]
 
 COMPARISON_COLUMNS = (
-    "completed", "failed", "request_throughput", "output_throughput", "mean_ttft", "p50_ttft", "p99_ttft",
-    "mean_itl", "p99_itl", "mean_server_latency", "p99_server_latency", "cache_hit_rate", "load_imbalance",
+    "completed",
+    "failed",
+    "request_throughput",
+    "output_throughput",
+    "mean_ttft",
+    "p50_ttft",
+    "p99_ttft",
+    "mean_itl",
+    "p99_itl",
+    "mean_server_latency",
+    "p99_server_latency",
+    "cache_hit_rate",
+    "load_imbalance",
 )
 
 
@@ -54,8 +65,9 @@ def comparison_table(results: dict[str, RunResults]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("policy")
 
 
-async def _run_arms(test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str],
-                    base_dir: Path) -> dict[str, RunResults]:
+async def _run_arms(
+    test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str], base_dir: Path
+) -> dict[str, RunResults]:
     requests = RequestGenerator(seed=config.seed).generate_requests(config)
     results: dict[str, RunResults] = {}
     for policy in policies:
@@ -65,8 +77,9 @@ async def _run_arms(test_cls: type[RoutingTest], config: RoutingConfig, policies
     return results
 
 
-def compare_policies(test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str],
-                     output_dir: Path | None = None) -> PolicyComparison:
+def compare_policies(
+    test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str], output_dir: Path | None = None
+) -> PolicyComparison:
     """Blocking: run every policy arm, write ``comparison.csv``/``comparison.md`` and plots."""
     from ..analysis.routing_plots import plot_policy_comparison
 

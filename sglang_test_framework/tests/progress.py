@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,10 +24,17 @@ class ProgressReporter:
         self._start = time.monotonic()
         self._last = 0.0
         self._refresh_s = refresh_s
-        self._bar: tqdm[None] | None = None
+        self._bar: Any = None
         if enabled:
-            self._bar = tqdm(total=total, desc=label, unit="req", file=sys.stderr, leave=False,
-                             dynamic_ncols=True, mininterval=refresh_s)
+            self._bar = tqdm(
+                total=total,
+                desc=label,
+                unit="req",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+                mininterval=refresh_s,
+            )
 
     def update(self, record: RequestRecord) -> None:
         """Account for one finished request."""
@@ -41,8 +49,12 @@ class ProgressReporter:
         if now - self._last >= self._refresh_s:
             self._last = now
             elapsed = max(now - self._start, 1e-9)
-            self._bar.set_postfix(req_s=f"{self.done / elapsed:.1f}", tok_s=f"{self.output_tokens / elapsed:.0f}",
-                                  errors=self.errors, refresh=False)
+            self._bar.set_postfix(
+                req_s=f"{self.done / elapsed:.1f}",
+                tok_s=f"{self.output_tokens / elapsed:.0f}",
+                errors=self.errors,
+                refresh=False,
+            )
 
     def close(self) -> None:
         """Remove the bar."""

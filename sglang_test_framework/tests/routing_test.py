@@ -76,8 +76,7 @@ class RoutingTest:
         return paths
 
     @classmethod
-    def compare(cls, config: RoutingConfig, policies: Sequence[str],
-                output_dir: str | Path | None = None) -> Any:
+    def compare(cls, config: RoutingConfig, policies: Sequence[str], output_dir: str | Path | None = None) -> Any:
         """Run the same seeded workload once per policy (fresh workers per arm, each warmed up and
         flushed) and return a :class:`~sglang_test_framework.analysis.policy_compare.PolicyComparison`."""
         from .policy_comparison import compare_policies
@@ -97,25 +96,32 @@ class RoutingTest:
                 manager.stop_router(handle.router_id)
             return
         policy = RoutingFactory.create(cfg.routing_policy, [w.server_id for w in workers])
-        proxy = RoutingProxy({w.server_id: w.base_url for w in workers}, policy, host=cfg.router.host,
-                             port=cfg.router.port, metrics_interval_s=cfg.router.metrics_interval_s,
-                             api_key=cfg.api_key)
+        proxy = RoutingProxy(
+            {w.server_id: w.base_url for w in workers},
+            policy,
+            host=cfg.router.host,
+            port=cfg.router.port,
+            metrics_interval_s=cfg.router.metrics_interval_s,
+            api_key=cfg.api_key,
+        )
         await proxy.start()
         try:
             yield RouterEndpoint(proxy.url, "python", None, proxy)
         finally:
             await proxy.stop()
 
-    async def _inject_failures(self, manager: ServerManager, workers: list[SGLangServer],
-                               events: list[dict[str, Any]]) -> None:
+    async def _inject_failures(
+        self, manager: ServerManager, workers: list[SGLangServer], events: list[dict[str, Any]]
+    ) -> None:
         start = time.monotonic()
         for at_s, indices in sorted(self.config.failure_schedule.items()):
             await asyncio.sleep(max(0.0, at_s - (time.monotonic() - start)))
             for i in indices:
                 logger.warning("failure schedule: killing %s at t=%.1fs", workers[i].server_id, at_s)
                 await asyncio.to_thread(manager.kill_server, workers[i].server_id)
-                events.append({"t_s": round(time.monotonic() - start, 3), "event": "killed",
-                               "worker_id": workers[i].server_id})
+                events.append(
+                    {"t_s": round(time.monotonic() - start, 3), "event": "killed", "worker_id": workers[i].server_id}
+                )
 
     async def _server_counters(self, manager: ServerManager, workers: list[SGLangServer]) -> dict[str, float]:
         async def one(w: SGLangServer) -> tuple[str, float]:
@@ -126,8 +132,9 @@ class RoutingTest:
 
         return dict(await asyncio.gather(*(one(w) for w in workers)))
 
-    async def _drive(self, manager: ServerManager, workers: list[SGLangServer], router: RouterEndpoint,
-                     requests: list[Request]) -> RunResults:
+    async def _drive(
+        self, manager: ServerManager, workers: list[SGLangServer], router: RouterEndpoint, requests: list[Request]
+    ) -> RunResults:
         cfg = self.config
         scrape = [ScrapeTarget(name=w.server_id, url=w.metrics_url, pid=w.pid, api_key=cfg.api_key) for w in workers]
         if router.scrape is not None:
@@ -144,11 +151,18 @@ class RoutingTest:
                 failure_task = asyncio.create_task(self._inject_failures(manager, workers, events))
 
         try:
-            run = await execute_workload(cfg, requests, target, cfg.output_dir,
-                                         flush_after_warmup=cfg.flush_cache_after_warmup,
-                                         collect_timeseries=cfg.collect_timeseries,
-                                         timeseries_interval_s=cfg.timeseries_interval_s, progress=cfg.progress,
-                                         label=cfg.name or cfg.routing_policy, on_start=on_start)
+            run = await execute_workload(
+                cfg,
+                requests,
+                target,
+                cfg.output_dir,
+                flush_after_warmup=cfg.flush_cache_after_warmup,
+                collect_timeseries=cfg.collect_timeseries,
+                timeseries_interval_s=cfg.timeseries_interval_s,
+                progress=cfg.progress,
+                label=cfg.name or cfg.routing_policy,
+                on_start=on_start,
+            )
         finally:
             if failure_task is not None:
                 failure_task.cancel()
@@ -158,20 +172,36 @@ class RoutingTest:
         context = self._context(workers, router, events, counters)
         return self._finish(run.collector, context)
 
-    def _context(self, workers: list[SGLangServer], router: RouterEndpoint, events: list[dict[str, Any]],
-                 counters: dict[str, dict[str, float]]) -> dict[str, Any]:
+    def _context(
+        self,
+        workers: list[SGLangServer],
+        router: RouterEndpoint,
+        events: list[dict[str, Any]],
+        counters: dict[str, dict[str, float]],
+    ) -> dict[str, Any]:
         cfg = self.config
-        served = {w: counters["end"].get(w, float("nan")) - counters.get("start", {}).get(w, float("nan"))
-                  for w in counters["end"]}
+        served = {
+            w: counters["end"].get(w, float("nan")) - counters.get("start", {}).get(w, float("nan"))
+            for w in counters["end"]
+        }
         ctx: dict[str, Any] = {
-            "name": cfg.name or f"{cfg.routing_policy}", "tag": cfg.name or cfg.routing_policy,
-            "model": cfg.model_path, "backend": cfg.backend, "routing_policy": cfg.routing_policy,
-            "router_impl": router.impl, "router_url": router.base_url, "num_workers": len(workers),
-            "workers": {w.server_id: w.base_url for w in workers}, "request_rate": cfg.request_rate,
-            "num_prompts": cfg.num_prompts, "dataset_name": cfg.dataset_name,
+            "name": cfg.name or f"{cfg.routing_policy}",
+            "tag": cfg.name or cfg.routing_policy,
+            "model": cfg.model_path,
+            "backend": cfg.backend,
+            "routing_policy": cfg.routing_policy,
+            "router_impl": router.impl,
+            "router_url": router.base_url,
+            "num_workers": len(workers),
+            "workers": {w.server_id: w.base_url for w in workers},
+            "request_rate": cfg.request_rate,
+            "num_prompts": cfg.num_prompts,
+            "dataset_name": cfg.dataset_name,
             "max_running_requests": workers[0].server_info.get("max_running_requests", cfg.max_running_requests)
-            if workers else None,
-            "server_requests_served": served, "failure_events": events,
+            if workers
+            else None,
+            "server_requests_served": served,
+            "failure_events": events,
         }
         if router.proxy is not None:
             ctx["router_overhead"] = router.proxy.stats()
@@ -186,16 +216,29 @@ class RoutingTest:
         summary["num_workers"] = context["num_workers"]
         if "router_overhead" in context:
             summary["router_decision_us_mean"] = _mean_decision_us(context["router_overhead"])
-        line = {**collector.bench_serving_summary(context), **summary, "context": context,
-                "per_worker": table.to_dict(orient="records")}
+        line = {
+            **collector.bench_serving_summary(context),
+            **summary,
+            "context": context,
+            "per_worker": table.to_dict(orient="records"),
+        }
         config_dump = cfg.model_dump(mode="json")
         files = write_run_files(cfg.output_dir, config_dump, line, collector, self.output_file)
         files["per_worker"] = cfg.output_dir / "per_worker.csv"
         table.to_csv(files["per_worker"], index=False)
-        return RunResults(name=context["name"], kind="routing", summary=summary, requests=df,
-                          records=list(collector.records), timeseries=collector.timeseries_dataframe(),
-                          config=config_dump, context=context, output_dir=cfg.output_dir, files=files,
-                          per_worker=table)
+        return RunResults(
+            name=context["name"],
+            kind="routing",
+            summary=summary,
+            requests=df,
+            records=list(collector.records),
+            timeseries=collector.timeseries_dataframe(),
+            config=config_dump,
+            context=context,
+            output_dir=cfg.output_dir,
+            files=files,
+            per_worker=table,
+        )
 
 
 def _mean_decision_us(stats: Any) -> float | None:

@@ -65,16 +65,25 @@ def _warmup_requests(requests: Sequence[Request], count: int) -> list[Request]:
     if not requests or count <= 0:
         return []
     first = requests[0]
-    return [Request(request_id=f"warmup-{i}", prompt=first.prompt, prompt_len=first.prompt_len,
-                    output_len=min(first.output_len, 32), messages=list(first.messages),
-                    prompt_token_ids=first.prompt_token_ids) for i in range(count)]
+    return [
+        Request(
+            request_id=f"warmup-{i}",
+            prompt=first.prompt,
+            prompt_len=first.prompt_len,
+            output_len=min(first.output_len, 32),
+            messages=list(first.messages),
+            prompt_token_ids=first.prompt_token_ids,
+        )
+        for i in range(count)
+    ]
 
 
 async def _flush(session: aiohttp.ClientSession, url: str, api_key: str | None) -> None:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        async with session.post(f"{url.rstrip('/')}/flush_cache?timeout=60", headers=headers,
-                                timeout=aiohttp.ClientTimeout(total=90)) as resp:
+        async with session.post(
+            f"{url.rstrip('/')}/flush_cache?timeout=60", headers=headers, timeout=aiohttp.ClientTimeout(total=90)
+        ) as resp:
             body = await resp.text()
             if resp.status != 200:
                 logger.warning("flush_cache on %s answered %d: %s", url, resp.status, body[:200])
@@ -82,11 +91,19 @@ async def _flush(session: aiohttp.ClientSession, url: str, api_key: str | None) 
         logger.warning("flush_cache on %s failed: %s", url, exc)
 
 
-async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], target: LoadTarget,
-                           output_dir: Path, *, flush_after_warmup: bool = True,
-                           collect_timeseries: bool = True, timeseries_interval_s: float = 0.5,
-                           progress: bool = True, label: str = "",
-                           on_start: Callable[[], Awaitable[None]] | None = None) -> WorkloadRun:
+async def execute_workload(
+    config: WorkloadConfig,
+    requests: Sequence[Request],
+    target: LoadTarget,
+    output_dir: Path,
+    *,
+    flush_after_warmup: bool = True,
+    collect_timeseries: bool = True,
+    timeseries_interval_s: float = 0.5,
+    progress: bool = True,
+    label: str = "",
+    on_start: Callable[[], Awaitable[None]] | None = None,
+) -> WorkloadRun:
     """Warm up, flush caches, then send ``requests`` open-loop and collect every record.
 
     Records are appended to ``output_dir/requests.jsonl`` as they finish, so a crash or Ctrl-C loses
@@ -95,10 +112,17 @@ async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], 
     """
     url = api_url(target.base_url, config.api_type)
     collector = MetricsCollector(records_path=output_dir / "requests.jsonl")
-    async with RequestSender(timeout_s=config.request_timeout_s, api_key=target.api_key, model=target.model,
-                             ignore_eos=config.ignore_eos, extra_request_body=config.extra_request_body) as sender:
-        warm = [await sender.send_request(r, url, config.api_type, stream=config.stream)
-                for r in _warmup_requests(requests, config.warmup_requests)]
+    async with RequestSender(
+        timeout_s=config.request_timeout_s,
+        api_key=target.api_key,
+        model=target.model,
+        ignore_eos=config.ignore_eos,
+        extra_request_body=config.extra_request_body,
+    ) as sender:
+        warm = [
+            await sender.send_request(r, url, config.api_type, stream=config.stream)
+            for r in _warmup_requests(requests, config.warmup_requests)
+        ]
         if warm and not any(r.success for r in warm):
             raise RuntimeError(f"all {len(warm)} warmup requests to {url} failed; first error: {warm[0].error}")
         if flush_after_warmup and target.flush_urls:
@@ -111,23 +135,31 @@ async def execute_workload(config: WorkloadConfig, requests: Sequence[Request], 
             reporter.update(record)
 
         async def send(request: Request, scheduled_ns: int, arrival_ns: int) -> RequestRecord:
-            return await sender.send_request(request, url, config.api_type, stream=config.stream,
-                                             scheduled_ns=scheduled_ns, arrival_ns=arrival_ns)
+            return await sender.send_request(
+                request, url, config.api_type, stream=config.stream, scheduled_ns=scheduled_ns, arrival_ns=arrival_ns
+            )
 
         stats = DispatchStats()
         if collect_timeseries and target.scrape_targets:
             await collector.start_collection(
-                target.scrape_targets, interval_s=timeseries_interval_s,
-                client_sampler=lambda: {"client_in_flight": stats.in_flight, "client_waiting": stats.waiting,
-                                        "client_completed": stats.completed, "client_errors": stats.errors})
+                target.scrape_targets,
+                interval_s=timeseries_interval_s,
+                client_sampler=lambda: {
+                    "client_in_flight": stats.in_flight,
+                    "client_waiting": stats.waiting,
+                    "client_completed": stats.completed,
+                    "client_errors": stats.errors,
+                },
+            )
         if on_start is not None:
             await on_start()
         started_wall_s = time.time()
         interrupted = False
         records: list[RequestRecord] = []
         try:
-            records = await dispatch(requests, send, max_concurrency=config.max_concurrency,
-                                     on_record=on_record, stats=stats)
+            records = await dispatch(
+                requests, send, max_concurrency=config.max_concurrency, on_record=on_record, stats=stats
+            )
         except asyncio.CancelledError:
             interrupted = True
             records = list(collector.records)
@@ -149,8 +181,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def write_run_files(output_dir: Path, config: dict[str, Any], summary_line: dict[str, Any],
-                    collector: MetricsCollector, output_file: Path | None = None) -> dict[str, Path]:
+def write_run_files(
+    output_dir: Path,
+    config: dict[str, Any],
+    summary_line: dict[str, Any],
+    collector: MetricsCollector,
+    output_file: Path | None = None,
+) -> dict[str, Path]:
     """Write the documented results layout (docs/results-layout.md) and return the paths."""
     output_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {"jsonl": output_dir / "requests.jsonl"}

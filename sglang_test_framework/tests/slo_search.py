@@ -44,29 +44,45 @@ class SLOSearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON)."""
-        return {"slos_ms": self.slos_ms, "target_attainment": self.target_attainment,
-                "best_rate": self.best_rate, "probes": [vars(p) for p in self.probes]}
+        return {
+            "slos_ms": self.slos_ms,
+            "target_attainment": self.target_attainment,
+            "best_rate": self.best_rate,
+            "probes": [vars(p) for p in self.probes],
+        }
 
 
-async def _probe(config: NodeConfig, rate: float, target: LoadTarget, slos_ms: dict[str, float],
-                 target_attainment: float) -> RateProbe:
+async def _probe(
+    config: NodeConfig, rate: float, target: LoadTarget, slos_ms: dict[str, float], target_attainment: float
+) -> RateProbe:
     cfg = config.model_copy(update={"request_rate": rate, "warmup_requests": 0})
     requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
     out = cfg.output_dir / f"rate_{rate:.3f}"
     out.mkdir(parents=True, exist_ok=True)
-    run = await execute_workload(cfg, requests, target, out, collect_timeseries=False, progress=cfg.progress,
-                                 label=f"rate {rate:.2f}")
+    run = await execute_workload(
+        cfg, requests, target, out, collect_timeseries=False, progress=cfg.progress, label=f"rate {rate:.2f}"
+    )
     summary = run.collector.get_metrics()
     att = slo_attainment(run.collector.records, slos_ms, float(summary.get("duration_s") or 0.0))
-    probe = RateProbe(rate, float(att["slo_attainment"]), float(summary.get("request_throughput") or 0.0),
-                      float(att["request_goodput"]), float(att["slo_attainment"]) >= target_attainment)
+    probe = RateProbe(
+        rate,
+        float(att["slo_attainment"]),
+        float(summary.get("request_throughput") or 0.0),
+        float(att["request_goodput"]),
+        float(att["slo_attainment"]) >= target_attainment,
+    )
     logger.info("rate %.2f: attainment %.3f (%s)", rate, probe.attainment, "pass" if probe.passed else "fail")
     return probe
 
 
-async def find_max_rate_async(config: NodeConfig, slos_ms: dict[str, float], target_attainment: float = 0.9,
-                              start_rate: float = 1.0, max_rate: float = 1024.0,
-                              bisect_steps: int = 4) -> SLOSearchResult:
+async def find_max_rate_async(
+    config: NodeConfig,
+    slos_ms: dict[str, float],
+    target_attainment: float = 0.9,
+    start_rate: float = 1.0,
+    max_rate: float = 1024.0,
+    bisect_steps: int = 4,
+) -> SLOSearchResult:
     """Coroutine form of :func:`find_max_rate`."""
     if not slos_ms or any(k not in ("ttft", "tpot", "e2el") for k in slos_ms):
         raise ValueError("slos_ms: give one or more of ttft, tpot, e2el (milliseconds)")
@@ -75,8 +91,13 @@ async def find_max_rate_async(config: NodeConfig, slos_ms: dict[str, float], tar
     result = SLOSearchResult(dict(slos_ms), target_attainment, 0.0)
     async with ServerManager(log_dir=config.output_dir / "server_logs") as manager:
         server = await manager.start_server(config.to_server_config())
-        target = LoadTarget(server.base_url, config.served_model_name or config.model_path, config.api_key,
-                            [server.base_url], [ScrapeTarget(name=server.server_id, url=server.metrics_url)])
+        target = LoadTarget(
+            server.base_url,
+            config.served_model_name or config.model_path,
+            config.api_key,
+            [server.base_url],
+            [ScrapeTarget(name=server.server_id, url=server.metrics_url)],
+        )
         lo, hi, rate = 0.0, math.inf, start_rate
         while rate <= max_rate:  # grow geometrically until a probe fails
             probe = await _probe(config, rate, target, slos_ms, target_attainment)
@@ -95,11 +116,16 @@ async def find_max_rate_async(config: NodeConfig, slos_ms: dict[str, float], tar
     return result
 
 
-def find_max_rate(config: NodeConfig, slos_ms: dict[str, float], target_attainment: float = 0.9,
-                  start_rate: float = 1.0, max_rate: float = 1024.0, bisect_steps: int = 4) -> SLOSearchResult:
+def find_max_rate(
+    config: NodeConfig,
+    slos_ms: dict[str, float],
+    target_attainment: float = 0.9,
+    start_rate: float = 1.0,
+    max_rate: float = 1024.0,
+    bisect_steps: int = 4,
+) -> SLOSearchResult:
     """The highest request rate (req/s) whose SLO attainment (bench_serving's definition: share of
     requests that succeeded and met every SLO) is ≥ ``target_attainment``. ``slos_ms`` keys: ttft, tpot,
     e2el. Each probe sends ``config.num_prompts`` requests at its rate."""
     with terminate_as_interrupt():
-        return asyncio.run(find_max_rate_async(config, slos_ms, target_attainment, start_rate, max_rate,
-                                               bisect_steps))
+        return asyncio.run(find_max_rate_async(config, slos_ms, target_attainment, start_rate, max_rate, bisect_steps))

@@ -31,8 +31,10 @@ class SoakResult:
         lines = ["Memory (RSS) during the soak run:"]
         for t in self.trends:
             flag = "  <-- steady growth: possible leak" if t.leak_suspected else ""
-            lines.append(f"- {t.target}: {t.start_mb:.1f} → {t.end_mb:.1f} MiB ({t.growth_mb:+.1f} MiB, "
-                         f"{t.slope_mb_per_min:+.2f} MiB/min, r²={t.r2:.2f}, {t.samples} samples){flag}")
+            lines.append(
+                f"- {t.target}: {t.start_mb:.1f} → {t.end_mb:.1f} MiB ({t.growth_mb:+.1f} MiB, "
+                f"{t.slope_mb_per_min:+.2f} MiB/min, r²={t.r2:.2f}, {t.samples} samples){flag}"
+            )
         if not self.trends:
             lines.append("- no memory samples (is collect_timeseries on?)")
         return "\n".join(lines)

@@ -18,9 +18,22 @@ __all__ = ["SweepResult", "run_sweep"]
 
 logger = logging.getLogger(__name__)
 
-SWEEP_COLUMNS = ("completed", "failed", "request_throughput", "output_throughput", "mean_ttft", "p99_ttft",
-                 "mean_itl", "p99_itl", "mean_tpot", "p50_server_latency", "p99_server_latency",
-                 "mean_queue_time", "cache_hit_rate", "max_in_flight")
+SWEEP_COLUMNS = (
+    "completed",
+    "failed",
+    "request_throughput",
+    "output_throughput",
+    "mean_ttft",
+    "p99_ttft",
+    "mean_itl",
+    "p99_itl",
+    "mean_tpot",
+    "p50_server_latency",
+    "p99_server_latency",
+    "mean_queue_time",
+    "cache_hit_rate",
+    "max_in_flight",
+)
 
 
 @dataclass

@@ -20,12 +20,24 @@ def _has_gpu() -> bool:
 
 
 @pytest.mark.skipif(not _has_gpu(), reason="needs an NVIDIA GPU")
-@pytest.mark.skipif(importlib.util.find_spec("sglang") is None, reason="needs the sglang package (pip install '.[sglang]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("sglang") is None, reason="needs the sglang package (pip install '.[sglang]')"
+)
 @pytest.mark.skipif(not os.environ.get("SGLANG_TEST_MODEL"), reason="set SGLANG_TEST_MODEL to a local model path")
 def test_node_test_on_real_sglang(tmp_path: Path) -> None:
-    cfg = NodeConfig(model_path=os.environ["SGLANG_TEST_MODEL"], backend="sglang", port=0, gpu_id=0,
-                     dataset_name="random", random_input_len=256, random_output_len=32, num_prompts=20,
-                     request_rate=5.0, output_dir=tmp_path, progress=False)
+    cfg = NodeConfig(
+        model_path=os.environ["SGLANG_TEST_MODEL"],
+        backend="sglang",
+        port=0,
+        gpu_id=0,
+        dataset_name="random",
+        random_input_len=256,
+        random_output_len=32,
+        num_prompts=20,
+        request_rate=5.0,
+        output_dir=tmp_path,
+        progress=False,
+    )
     results = NodeTest(cfg).run()
     assert results.summary["completed"] == 20
     assert results.summary["mean_ttft"] > 0

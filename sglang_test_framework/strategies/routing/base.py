@@ -79,8 +79,10 @@ class BaseRoutingPolicy(ABC):
         """Return the id of the worker that should serve ``request`` (one of ``server_metrics``' keys,
         which holds only healthy workers)."""
 
-    def on_request_started(self, worker_id: str, request: RoutingRequest) -> None:
+    def on_request_started(self, worker_id: str, request: RoutingRequest) -> None:  # noqa: B027 - optional hook
         """Called after the request was sent to ``worker_id``."""
 
-    def on_request_finished(self, worker_id: str, request: RoutingRequest, success: bool, latency_s: float) -> None:
+    def on_request_finished(  # noqa: B027 - optional hook
+        self, worker_id: str, request: RoutingRequest, success: bool, latency_s: float
+    ) -> None:
         """Called when the response was fully forwarded."""

@@ -104,8 +104,14 @@ class CacheAwarePolicy(BaseRoutingPolicy):
     loaded; else to the worker whose routed-text tree matches the longest prefix when the match ratio
     exceeds cache_threshold, otherwise to the least loaded. Load = requests in flight at the proxy."""
 
-    def __init__(self, workers: list[str], cache_threshold: float = 0.3, balance_abs_threshold: int = 64,
-                 balance_rel_threshold: float = 1.5, max_tree_size: int = 2**24) -> None:
+    def __init__(
+        self,
+        workers: list[str],
+        cache_threshold: float = 0.3,
+        balance_abs_threshold: int = 64,
+        balance_rel_threshold: float = 1.5,
+        max_tree_size: int = 2**24,
+    ) -> None:
         super().__init__(workers)
         self.cache_threshold = cache_threshold
         self.balance_abs_threshold = balance_abs_threshold

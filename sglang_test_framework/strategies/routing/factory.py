@@ -15,8 +15,11 @@ class RoutingFactory:
     available to every RoutingTest in this process (that is the point of registering)."""
 
     _registry: ClassVar[dict[str, type[BaseRoutingPolicy]]] = {
-        "round_robin": RoundRobinPolicy, "random": RandomPolicy, "shortest_queue": ShortestQueuePolicy,
-        "power_of_two": PowerOfTwoPolicy, "cache_aware": CacheAwarePolicy,
+        "round_robin": RoundRobinPolicy,
+        "random": RandomPolicy,
+        "shortest_queue": ShortestQueuePolicy,
+        "power_of_two": PowerOfTwoPolicy,
+        "cache_aware": CacheAwarePolicy,
     }
 
     @classmethod
@@ -39,6 +42,8 @@ class RoutingFactory:
         try:
             policy_cls = cls._registry[name]
         except KeyError:
-            raise ValueError(f"unknown routing policy {name!r}; available: {', '.join(cls.available())} "
-                             "(register your own with RoutingFactory.register)") from None
+            raise ValueError(
+                f"unknown routing policy {name!r}; available: {', '.join(cls.available())} "
+                "(register your own with RoutingFactory.register)"
+            ) from None
         return policy_cls(workers, **kwargs)

@@ -19,8 +19,12 @@ from .base import BaseRoutingPolicy, RoutingRequest, WorkerMetrics
 __all__ = ["RoutingProxy", "routing_text"]
 
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
-_GAUGES = {"sglang:num_running_reqs": "running", "sglang:num_queue_reqs": "queued",
-           "sglang:token_usage": "memory_usage", "sglang:cache_hit_rate": "cache_hit_rate"}
+_GAUGES = {
+    "sglang:num_running_reqs": "running",
+    "sglang:num_queue_reqs": "queued",
+    "sglang:token_usage": "memory_usage",
+    "sglang:cache_hit_rate": "cache_hit_rate",
+}
 
 
 def routing_text(path: str, body: dict[str, Any]) -> str:
@@ -66,8 +70,15 @@ class _Worker:
 class RoutingProxy:
     """``async with RoutingProxy({"worker_0": url0, ...}, policy) as proxy:`` then send to ``proxy.url``."""
 
-    def __init__(self, workers: Mapping[str, str], policy: BaseRoutingPolicy, host: str = "127.0.0.1",
-                 port: int = 0, metrics_interval_s: float = 0.5, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        workers: Mapping[str, str],
+        policy: BaseRoutingPolicy,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        metrics_interval_s: float = 0.5,
+        api_key: str | None = None,
+    ) -> None:
         self.workers = {wid: _Worker(wid, url) for wid, url in workers.items()}
         self.policy = policy
         self.host = host
@@ -91,14 +102,22 @@ class RoutingProxy:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per-worker bookkeeping, including the mean time spent in ``route_request`` (µs)."""
-        return {w.id: {"requests": w.m.requests_total, "errors": w.m.errors_total, "in_flight": w.m.in_flight,
-                       "healthy": w.m.healthy, "mean_decision_us": w.decision_ns / w.decisions / 1e3 if w.decisions else 0.0}
-                for w in self.workers.values()}
+        return {
+            w.id: {
+                "requests": w.m.requests_total,
+                "errors": w.m.errors_total,
+                "in_flight": w.m.in_flight,
+                "healthy": w.m.healthy,
+                "mean_decision_us": w.decision_ns / w.decisions / 1e3 if w.decisions else 0.0,
+            }
+            for w in self.workers.values()
+        }
 
     async def start(self) -> None:
         """Bind and start serving; starts the background metrics refresh."""
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None, sock_connect=5)
+        )
         app = web.Application(client_max_size=64 * 2**20)
         for path in ("/generate", "/v1/completions", "/v1/chat/completions"):
             app.router.add_post(path, self._route)
@@ -139,8 +158,9 @@ class RoutingProxy:
         assert self._session is not None
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
-            async with self._session.get(f"{w.url}/metrics", headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=2)) as resp:
+            async with self._session.get(
+                f"{w.url}/metrics", headers=headers, timeout=aiohttp.ClientTimeout(total=2)
+            ) as resp:
                 text = await resp.text()
             w.refresh(text) if resp.status == 200 else None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
@@ -156,8 +176,9 @@ class RoutingProxy:
 
     # ------------------------------------------------------------------ routing
     def _choose(self, request: RoutingRequest, exclude: set[str]) -> _Worker:
-        view = {k: v for k, v in self.server_metrics().items() if k not in exclude} or \
-            {w.id: w.m for w in self.workers.values() if w.id not in exclude}
+        view = {k: v for k, v in self.server_metrics().items() if k not in exclude} or {
+            w.id: w.m for w in self.workers.values() if w.id not in exclude
+        }
         t0 = time.perf_counter_ns()
         wid = self.policy.route_request(request, view)
         worker = self.workers.get(wid)
@@ -174,9 +195,13 @@ class RoutingProxy:
             body = json.loads(raw)
         except ValueError:
             return web.json_response({"error": {"message": "invalid JSON body"}}, status=400)
-        rreq = RoutingRequest(request.path, routing_text(request.path, body if isinstance(body, dict) else {}),
-                              request.headers.get("X-Request-Id"), body if isinstance(body, dict) else {},
-                              request.headers)
+        rreq = RoutingRequest(
+            request.path,
+            routing_text(request.path, body if isinstance(body, dict) else {}),
+            request.headers.get("X-Request-Id"),
+            body if isinstance(body, dict) else {},
+            request.headers,
+        )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         tried: set[str] = set()
         while True:
@@ -191,8 +216,9 @@ class RoutingProxy:
                     return web.json_response({"error": {"message": "no worker reachable"}}, status=503)
                 self.retries += 1
 
-    async def _forward(self, request: web.Request, worker: _Worker, rreq: RoutingRequest, raw: bytes,
-                       headers: dict[str, str]) -> web.StreamResponse:
+    async def _forward(
+        self, request: web.Request, worker: _Worker, rreq: RoutingRequest, raw: bytes, headers: dict[str, str]
+    ) -> web.StreamResponse:
         assert self._session is not None
         start = time.monotonic()
         worker.m.in_flight += 1
@@ -201,8 +227,13 @@ class RoutingProxy:
         try:
             async with self._session.post(worker.url + request.path, data=raw, headers=headers) as up:
                 self.policy.on_request_started(worker.id, rreq)
-                resp = web.StreamResponse(status=up.status, headers={
-                    "Content-Type": up.headers.get("Content-Type", "application/json"), "X-Worker-Id": worker.id})
+                resp = web.StreamResponse(
+                    status=up.status,
+                    headers={
+                        "Content-Type": up.headers.get("Content-Type", "application/json"),
+                        "X-Worker-Id": worker.id,
+                    },
+                )
                 await resp.prepare(request)
                 async for chunk in up.content.iter_any():
                     await resp.write(chunk)
@@ -217,7 +248,9 @@ class RoutingProxy:
             worker.m.in_flight -= 1
             worker.m.requests_total += 1
             worker.m.queue_depth = worker.m.in_flight + worker.m.queued
-            worker.latency_ewma_s = latency if worker.latency_ewma_s == 0 else 0.8 * worker.latency_ewma_s + 0.2 * latency
+            worker.latency_ewma_s = (
+                latency if worker.latency_ewma_s == 0 else 0.8 * worker.latency_ewma_s + 0.2 * latency
+            )
             worker.m.latency = max(worker.latency_ewma_s, 1e-3)
             self.policy.on_request_finished(worker.id, rreq, ok, latency)
 
@@ -227,13 +260,25 @@ class RoutingProxy:
 
     async def _readiness(self, _request: web.Request) -> web.Response:
         healthy = sum(1 for w in self.workers.values() if w.m.healthy)
-        return web.json_response({"status": "ready" if healthy else "not ready", "healthy_workers": healthy,
-                                  "total_workers": len(self.workers)}, status=200 if healthy else 503)
+        return web.json_response(
+            {
+                "status": "ready" if healthy else "not ready",
+                "healthy_workers": healthy,
+                "total_workers": len(self.workers),
+            },
+            status=200 if healthy else 503,
+        )
 
     async def _workers(self, _request: web.Request) -> web.Response:
-        return web.json_response({"workers": [{"id": w.id, "url": w.url, "is_healthy": w.m.healthy,
-                                               "load": w.m.in_flight} for w in self.workers.values()],
-                                  "total": len(self.workers)})
+        return web.json_response(
+            {
+                "workers": [
+                    {"id": w.id, "url": w.url, "is_healthy": w.m.healthy, "load": w.m.in_flight}
+                    for w in self.workers.values()
+                ],
+                "total": len(self.workers),
+            }
+        )
 
     async def _forward_get(self, request: web.Request) -> web.Response:
         assert self._session is not None

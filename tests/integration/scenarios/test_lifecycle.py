@@ -43,10 +43,21 @@ def _wait_gone(marker: str, timeout_s: float = 15.0) -> list[psutil.Process]:
 
 def _config(tmp_path: Path, marker: str, **kw: object) -> NodeConfig:
     values: dict[str, object] = dict(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct", backend="sim", port=0, server_id=marker,
-        dataset_name="random", random_input_len=64, random_output_len=16, random_range_ratio=1.0,
-        num_prompts=20, request_rate=50.0, warmup_requests=1, output_dir=tmp_path / "out", progress=False,
-        write_plots=False)
+        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
+        backend="sim",
+        port=0,
+        server_id=marker,
+        dataset_name="random",
+        random_input_len=64,
+        random_output_len=16,
+        random_range_ratio=1.0,
+        num_prompts=20,
+        request_rate=50.0,
+        warmup_requests=1,
+        output_dir=tmp_path / "out",
+        progress=False,
+        write_plots=False,
+    )
     values.update(kw)
     return NodeConfig(**values)  # type: ignore[arg-type]
 

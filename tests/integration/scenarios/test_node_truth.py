@@ -13,10 +13,23 @@ from sglang_test_framework.tests.node_test import NodeTest
 
 @pytest.mark.parametrize("api_type", ["sglang", "openai-chat"])
 def test_node_test_matches_sim_ground_truth(tmp_path: Path, api_type: str) -> None:
-    cfg = NodeConfig(model_path="meta-llama/Meta-Llama-3-8B-Instruct", backend="sim", port=0,
-                     dataset_name="random", random_input_len=300, random_output_len=40, num_prompts=40,
-                     request_rate=20.0, api_type=api_type, record_ground_truth=True, max_running_requests=16,
-                     output_dir=tmp_path, progress=False, write_plots=False, warmup_requests=1)
+    cfg = NodeConfig(
+        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
+        backend="sim",
+        port=0,
+        dataset_name="random",
+        random_input_len=300,
+        random_output_len=40,
+        num_prompts=40,
+        request_rate=20.0,
+        api_type=api_type,
+        record_ground_truth=True,
+        max_running_requests=16,
+        output_dir=tmp_path,
+        progress=False,
+        write_plots=False,
+        warmup_requests=1,
+    )
     results = NodeTest(cfg).run()
     assert results.summary["completed"] == 40
     truth = {row["rid"]: row for row in map(json.loads, (tmp_path / "sim_ground_truth.jsonl").read_text().splitlines())}

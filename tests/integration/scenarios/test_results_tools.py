@@ -16,8 +16,22 @@ from sglang_test_framework.tests.node_test import NodeTest
 from sglang_test_framework.tests.slo_search import find_max_rate
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
-SMALL = ["--dataset-name", "random", "--num-prompts", "12", "--random-input-len", "64", "--random-output-len", "8",
-         "--request-rate", "40", "--port", "0", "-q", "--no-write-plots"]
+SMALL = [
+    "--dataset-name",
+    "random",
+    "--num-prompts",
+    "12",
+    "--random-input-len",
+    "64",
+    "--random-output-len",
+    "8",
+    "--request-rate",
+    "40",
+    "--port",
+    "0",
+    "-q",
+    "--no-write-plots",
+]
 
 
 def test_spec_sweep_script_and_compare(tmp_path: Path, monkeypatch: Any) -> None:
@@ -26,8 +40,18 @@ def test_spec_sweep_script_and_compare(tmp_path: Path, monkeypatch: Any) -> None
     files = []
     for mrs in (32, 64, 128, 256, 512):
         out = tmp_path / f"results_mrs_{mrs}.json"
-        code = cli_main(["node", "--max-running-requests", str(mrs), "--output-file", str(out),
-                         "--output-dir", str(tmp_path / f"run_{mrs}"), *SMALL])
+        code = cli_main(
+            [
+                "node",
+                "--max-running-requests",
+                str(mrs),
+                "--output-file",
+                str(out),
+                "--output-dir",
+                str(tmp_path / f"run_{mrs}"),
+                *SMALL,
+            ]
+        )
         assert code == 0
         files.append(out)
         assert len(pd.read_json(out, lines=True)) == 1  # the spec's compare script reads it with lines=True
@@ -40,8 +64,17 @@ def test_spec_sweep_script_and_compare(tmp_path: Path, monkeypatch: Any) -> None
 
 def test_sweep_resumes_after_being_killed(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    argv = [sys.executable, "-m", "sglang_test_framework", "sweep", "--grid", "max_running_requests=4,8,16",
-            "--sweep-dir", str(sweep_dir), *SMALL]
+    argv = [
+        sys.executable,
+        "-m",
+        "sglang_test_framework",
+        "sweep",
+        "--grid",
+        "max_running_requests=4,8,16",
+        "--sweep-dir",
+        str(sweep_dir),
+        *SMALL,
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     points = sweep_dir / "points"
     try:
@@ -67,16 +100,28 @@ def test_sweep_resumes_after_being_killed(tmp_path: Path) -> None:
 
 
 def test_timeseries_shows_queue_rising_when_rate_exceeds_capacity(tmp_path: Path) -> None:
-    cfg = NodeConfig(model_path=MODEL, backend="sim", port=0, dataset_name="random", random_input_len=200,
-                     random_output_len=60, random_range_ratio=1.0, num_prompts=80, request_rate=40.0,
-                     max_running_requests=4, timeseries_interval_s=0.2, output_dir=tmp_path, progress=False)
+    cfg = NodeConfig(
+        model_path=MODEL,
+        backend="sim",
+        port=0,
+        dataset_name="random",
+        random_input_len=200,
+        random_output_len=60,
+        random_range_ratio=1.0,
+        num_prompts=80,
+        request_rate=40.0,
+        max_running_requests=4,
+        timeseries_interval_s=0.2,
+        output_dir=tmp_path,
+        progress=False,
+    )
     test = NodeTest(cfg)
     results = test.run()
     ts = results.timeseries
     queued = ts[ts["metric"] == "sglang:num_queue_reqs"].sort_values("t_s")["value"].to_numpy()
     assert queued.max() >= 20
     peak = int(queued.argmax())
-    assert queued[:peak + 1].max() > queued[: max(1, peak // 3) + 1].max()  # it rose during the run
+    assert queued[: peak + 1].max() > queued[: max(1, peak // 3) + 1].max()  # it rose during the run
     paths = [p for p in results.output_dir.glob("**/*.png")] if results.output_dir else []
     test.analyze_results(results, print_report=False)
     assert (tmp_path / "plots" / "server_timeseries.png").exists() or paths
@@ -84,11 +129,21 @@ def test_timeseries_shows_queue_rising_when_rate_exceeds_capacity(tmp_path: Path
 
 def test_max_rate_under_slo_is_consistent_with_capacity(tmp_path: Path) -> None:
     # 2 running requests × 40 output tokens × ~7 ms per decode step → capacity ≈ 2 / 0.3 s ≈ 7 req/s
-    cfg = NodeConfig(model_path=MODEL, backend="sim", port=0, dataset_name="random", random_input_len=100,
-                     random_output_len=40, random_range_ratio=1.0, num_prompts=30, max_running_requests=2,
-                     output_dir=tmp_path, progress=False, collect_timeseries=False)
-    result = find_max_rate(cfg, {"e2el": 800.0}, target_attainment=0.9, start_rate=1.0, max_rate=64.0,
-                           bisect_steps=3)
+    cfg = NodeConfig(
+        model_path=MODEL,
+        backend="sim",
+        port=0,
+        dataset_name="random",
+        random_input_len=100,
+        random_output_len=40,
+        random_range_ratio=1.0,
+        num_prompts=30,
+        max_running_requests=2,
+        output_dir=tmp_path,
+        progress=False,
+        collect_timeseries=False,
+    )
+    result = find_max_rate(cfg, {"e2el": 800.0}, target_attainment=0.9, start_rate=1.0, max_rate=64.0, bisect_steps=3)
     one_request_s = 40 * 0.0071 + 0.01
     capacity = 2 / one_request_s
     assert 0.25 * capacity < result.best_rate < 1.5 * capacity, (result.best_rate, capacity)

@@ -18,10 +18,22 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def _config(tmp_path: Path, **kw: Any) -> RoutingConfig:
-    values: dict[str, Any] = dict(model_path=MODEL, backend="sim", num_gpus=3, request_rate=40.0,
-                                  dataset_name="generated-shared-prefix", gsp_num_groups=6, gsp_prompts_per_group=8,
-                                  gsp_system_prompt_len=1024, gsp_question_len=16, gsp_output_len=16,
-                                  max_total_tokens=12000, output_dir=tmp_path, progress=False, warmup_requests=1)
+    values: dict[str, Any] = dict(
+        model_path=MODEL,
+        backend="sim",
+        num_gpus=3,
+        request_rate=40.0,
+        dataset_name="generated-shared-prefix",
+        gsp_num_groups=6,
+        gsp_prompts_per_group=8,
+        gsp_system_prompt_len=1024,
+        gsp_question_len=16,
+        gsp_output_len=16,
+        max_total_tokens=12000,
+        output_dir=tmp_path,
+        progress=False,
+        warmup_requests=1,
+    )
     values.update(kw)
     return RoutingConfig(**values)
 
@@ -49,9 +61,19 @@ def test_custom_policy_example_routes_traffic(tmp_path: Path, monkeypatch: Any) 
 
 
 def test_shortest_queue_balances_skewed_requests(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, routing_policy="shortest_queue", dataset_name="random", num_prompts=60,
-                  random_input_len=400, random_output_len=120, random_range_ratio=0.05, request_rate=60.0,
-                  max_total_tokens=None, collect_timeseries=True, timeseries_interval_s=0.2)
+    cfg = _config(
+        tmp_path,
+        routing_policy="shortest_queue",
+        dataset_name="random",
+        num_prompts=60,
+        random_input_len=400,
+        random_output_len=120,
+        random_range_ratio=0.05,
+        request_rate=60.0,
+        max_total_tokens=None,
+        collect_timeseries=True,
+        timeseries_interval_s=0.2,
+    )
     results = RoutingTest(cfg).run()
     assert results.context["router_impl"] == "python"
     assert results.summary["completed"] == 60
@@ -63,9 +85,20 @@ def test_shortest_queue_balances_skewed_requests(tmp_path: Path) -> None:
 
 
 def test_killed_worker_is_reported_and_run_finishes(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, routing_policy="round_robin", router_impl="python", dataset_name="random",
-                  num_prompts=60, random_input_len=100, random_output_len=150, random_range_ratio=1.0,
-                  request_rate=20.0, max_total_tokens=None, enable_node_failures=True, failure_schedule={1.0: [1]})
+    cfg = _config(
+        tmp_path,
+        routing_policy="round_robin",
+        router_impl="python",
+        dataset_name="random",
+        num_prompts=60,
+        random_input_len=100,
+        random_output_len=150,
+        random_range_ratio=1.0,
+        request_rate=20.0,
+        max_total_tokens=None,
+        enable_node_failures=True,
+        failure_schedule={1.0: [1]},
+    )
     results = RoutingTest(cfg).run()
     s = results.summary
     assert s["completed"] + s["failed"] == 60 and s["failed"] > 0
@@ -79,9 +112,29 @@ def test_killed_worker_is_reported_and_run_finishes(tmp_path: Path) -> None:
 
 
 def test_cli_compares_policies(tmp_path: Path, capsys: Any) -> None:
-    code = cli_main(["routing", "--num-gpus", "2", "--policies", "round_robin", "shortest_queue",
-                     "--dataset-name", "random", "--num-prompts", "12", "--random-input-len", "64",
-                     "--random-output-len", "8", "--request-rate", "30", "--output-dir", str(tmp_path), "-q"])
+    code = cli_main(
+        [
+            "routing",
+            "--num-gpus",
+            "2",
+            "--policies",
+            "round_robin",
+            "shortest_queue",
+            "--dataset-name",
+            "random",
+            "--num-prompts",
+            "12",
+            "--random-input-len",
+            "64",
+            "--random-output-len",
+            "8",
+            "--request-rate",
+            "30",
+            "--output-dir",
+            str(tmp_path),
+            "-q",
+        ]
+    )
     assert code == 0
     assert "shortest_queue" in capsys.readouterr().out
     assert (tmp_path / "comparison.csv").exists()

@@ -17,9 +17,11 @@ from sglang_test_framework.servers.manager import ServerManager
 async def test_router_routes_to_sim_workers(start_sim: Callable[..., Any], tmp_path: Any, policy: str) -> None:
     sims = [start_sim(worker_id=f"w{i}") for i in range(3)]
     async with ServerManager(log_dir=tmp_path) as manager:
-        router = await manager.start_router(RouterConfig(worker_startup_check_interval=1), [s.url for s in sims],
-                                            policy)
+        router = await manager.start_router(
+            RouterConfig(worker_startup_check_interval=1), [s.url for s in sims], policy
+        )
         async with aiohttp.ClientSession() as session:
+
             async def one(i: int) -> str:
                 body = {"text": f"request {i} " * (i % 5 + 1), "sampling_params": {"max_new_tokens": 20}}
                 async with session.post(router.base_url + "/generate", json=body) as resp:

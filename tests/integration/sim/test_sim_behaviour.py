@@ -22,10 +22,12 @@ def words(n: int, offset: int = 0) -> str:
     return TOK.decode(range(offset, offset + n))
 
 
-async def send_all(url: str, prompts: list[tuple[str, int]], delays_s: list[float] | None = None,
-                   api: str = "sglang") -> list[RequestRecord]:
+async def send_all(
+    url: str, prompts: list[tuple[str, int]], delays_s: list[float] | None = None, api: str = "sglang"
+) -> list[RequestRecord]:
     path = {"sglang": "/generate", "openai": "/v1/completions", "openai-chat": "/v1/chat/completions"}[api]
     async with RequestSender(model="m") as sender:
+
         async def one(i: int, prompt: str, out: int) -> RequestRecord:
             if delays_s:
                 await asyncio.sleep(delays_s[i])
@@ -116,7 +118,7 @@ async def test_stream_layout_matches_bench_serving(start_sim: Callable[..., Any]
     body = {"text": words(10), "sampling_params": {"max_new_tokens": 5, "ignore_eos": True}, "stream": True}
     async with aiohttp.ClientSession() as s, s.post(sim.url + "/generate", json=body) as r:
         raw = await r.text()
-    events = [e[len("data: "):] for e in raw.split("\n\n") if e.startswith("data: ")]
+    events = [e[len("data: ") :] for e in raw.split("\n\n") if e.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     texts = [c["text"] for c in chunks]
@@ -143,11 +145,15 @@ async def test_bad_requests_are_rejected_like_sglang(start_sim: Callable[..., An
         auth = {"Authorization": "Bearer secret"}
         async with s.get(sim.url + "/health") as r:
             assert r.status == 200
-        async with s.post(sim.url + "/generate", headers=auth,
-                          json={"text": "a", "sampling_params": {"max_new_tokenz": 3}}) as r:
+        async with s.post(
+            sim.url + "/generate", headers=auth, json={"text": "a", "sampling_params": {"max_new_tokenz": 3}}
+        ) as r:
             assert r.status == 400
-        async with s.post(sim.url + "/generate", headers=auth, json={"text": "a", "junk_top_level": 1,
-                                                                      "sampling_params": {"max_new_tokens": 2}}) as r:
+        async with s.post(
+            sim.url + "/generate",
+            headers=auth,
+            json={"text": "a", "junk_top_level": 1, "sampling_params": {"max_new_tokens": 2}},
+        ) as r:
             assert r.status == 200
         async with s.get(sim.url + "/get_load", headers=auth) as r:
             loads = await r.json()

@@ -32,8 +32,11 @@ def test_flush_returns_an_unterminated_last_event() -> None:
 def test_sglang_cumulative_chunk_covering_three_tokens() -> None:
     s = _Stream()
     for total, t in ((1, 10), (4, 20), (5, 30)):
-        s.add(extract_chunk({"text": "x", "meta_info": {"completion_tokens": total, "cached_tokens": 2}}, "sglang"), t,
-              "sglang")
+        s.add(
+            extract_chunk({"text": "x", "meta_info": {"completion_tokens": total, "cached_tokens": 2}}, "sglang"),
+            t,
+            "sglang",
+        )
     assert s.chunk_tokens == [1, 3, 1] and s.chunk_ns == [10, 20, 30] and s.total == 5 and s.cached == 2
 
 
@@ -54,8 +57,13 @@ def test_chat_role_chunk_is_not_a_token_and_usage_chunk_sets_totals() -> None:
 def test_continuous_usage_gives_exact_counts_per_chunk() -> None:
     s = _Stream()
     for i, total in enumerate((2, 5)):
-        s.add(extract_chunk({"choices": [{"text": "a b", "finish_reason": None}],
-                             "usage": {"completion_tokens": total}}, "openai"), i, "openai")
+        s.add(
+            extract_chunk(
+                {"choices": [{"text": "a b", "finish_reason": None}], "usage": {"completion_tokens": total}}, "openai"
+            ),
+            i,
+            "openai",
+        )
     assert s.chunk_tokens == [2, 3]
 
 

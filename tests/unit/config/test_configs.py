@@ -28,15 +28,18 @@ def test_spec_node_config_works_verbatim_with_sim_backend() -> None:
     assert server.backend == "sim" and server.model_path == MODEL
 
 
-@pytest.mark.parametrize(("values", "field"), [
-    ({"request_rate": -1.0}, "request_rate"),
-    ({"num_prompts": 0}, "num_prompts"),
-    ({"max_running_requests": 0}, "max_running_requests"),
-    ({"mem_fraction_static": 1.5}, "mem_fraction_static"),
-    ({"tp_size": 0}, "tp_size"),
-    ({"random_range_ratio": 2.0}, "random_range_ratio"),
-    ({"max_running_request": 5}, "max_running_request"),
-])
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"request_rate": -1.0}, "request_rate"),
+        ({"num_prompts": 0}, "num_prompts"),
+        ({"max_running_requests": 0}, "max_running_requests"),
+        ({"mem_fraction_static": 1.5}, "mem_fraction_static"),
+        ({"tp_size": 0}, "tp_size"),
+        ({"random_range_ratio": 2.0}, "random_range_ratio"),
+        ({"max_running_request": 5}, "max_running_request"),
+    ],
+)
 def test_invalid_node_config_names_the_field(values: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         NodeConfig(model_path=MODEL, **values)  # type: ignore[arg-type]
@@ -94,8 +97,9 @@ def test_spec_templates_map_to_fields() -> None:
 
 
 def test_routing_config_fleet_layout() -> None:
-    cfg = RoutingConfig(model_path=MODEL, num_gpus=4, tp_size=2, backend="sglang", base_port=31000,
-                        max_running_requests=64)
+    cfg = RoutingConfig(
+        model_path=MODEL, num_gpus=4, tp_size=2, backend="sglang", base_port=31000, max_running_requests=64
+    )
     workers = cfg.worker_server_configs()
     assert [w.gpu_ids for w in workers] == [[0, 1], [2, 3]]
     assert [w.port for w in workers] == [31000, 31001]
@@ -109,11 +113,16 @@ def test_routing_config_fleet_layout() -> None:
 
 
 def test_sweep_points_and_raw_flags(tmp_path: Path) -> None:
-    sweep = SweepConfig(base=NodeConfig(model_path=MODEL), output_dir=tmp_path,
-                        grid={"max_running_requests": [32, 64], "--hicache-mem-layout": ["layer_first"]})
+    sweep = SweepConfig(
+        base=NodeConfig(model_path=MODEL),
+        output_dir=tmp_path,
+        grid={"max_running_requests": [32, 64], "--hicache-mem-layout": ["layer_first"]},
+    )
     points = sweep.points()
-    assert [p.name for p in points] == ["max_running_requests=32,hicache-mem-layout=layer_first",
-                                        "max_running_requests=64,hicache-mem-layout=layer_first"]
+    assert [p.name for p in points] == [
+        "max_running_requests=32,hicache-mem-layout=layer_first",
+        "max_running_requests=64,hicache-mem-layout=layer_first",
+    ]
     cfg = sweep.point_config(points[1])
     assert cfg.max_running_requests == 64
     assert cfg.extra_args[-2:] == ["--hicache-mem-layout", "layer_first"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from pathlib import Path
@@ -22,12 +23,19 @@ TOK = SimpleTokenizer()
 
 
 def test_same_seed_same_requests_and_exact_random_lengths() -> None:
-    cfg = WorkloadConfig(dataset_name="random", num_prompts=50, random_input_len=300, random_output_len=40,
-                         random_range_ratio=0.5, request_rate=10)
+    cfg = WorkloadConfig(
+        dataset_name="random",
+        num_prompts=50,
+        random_input_len=300,
+        random_output_len=40,
+        random_range_ratio=0.5,
+        request_rate=10,
+    )
     a = RequestGenerator(7).generate_requests(cfg)
     b = RequestGenerator(7).generate_requests(cfg)
-    assert [(r.prompt, r.output_len, r.arrival_offset_s) for r in a] == \
-        [(r.prompt, r.output_len, r.arrival_offset_s) for r in b]
+    assert [(r.prompt, r.output_len, r.arrival_offset_s) for r in a] == [
+        (r.prompt, r.output_len, r.arrival_offset_s) for r in b
+    ]
     assert all(TOK.count(r.prompt) == r.prompt_len for r in a)
     assert all(150 <= r.prompt_len <= 300 and 20 <= r.output_len <= 40 for r in a)
     assert RequestGenerator(8).generate_requests(cfg)[0].prompt != a[0].prompt
@@ -43,8 +51,13 @@ def test_poisson_rate() -> None:
 
 
 def test_shared_prefix_groups_and_zipf_skew() -> None:
-    cfg = WorkloadConfig(dataset_name="generated-shared-prefix", gsp_num_groups=4, gsp_prompts_per_group=5,
-                         gsp_system_prompt_len=50, gsp_question_len=10)
+    cfg = WorkloadConfig(
+        dataset_name="generated-shared-prefix",
+        gsp_num_groups=4,
+        gsp_prompts_per_group=5,
+        gsp_system_prompt_len=50,
+        gsp_question_len=10,
+    )
     reqs = RequestGenerator().generate_requests(cfg)
     assert len(reqs) == 20
     by_group: dict[int, list[str]] = {}
@@ -53,18 +66,23 @@ def test_shared_prefix_groups_and_zipf_skew() -> None:
         by_group.setdefault(r.group_id or 0, []).append(r.prompt)
     for prompts in by_group.values():
         assert len({p.split()[:50] == prompts[0].split()[:50] for p in prompts}) == 1
-    zipf = WorkloadConfig(dataset_name="generated-shared-prefix", gsp_group_distribution="zipf", gsp_num_groups=8,
-                          num_prompts=400, gsp_system_prompt_len=8, gsp_question_len=4)
+    zipf = WorkloadConfig(
+        dataset_name="generated-shared-prefix",
+        gsp_group_distribution="zipf",
+        gsp_num_groups=8,
+        num_prompts=400,
+        gsp_system_prompt_len=8,
+        gsp_question_len=4,
+    )
     groups = [r.group_id for r in RequestGenerator().generate_requests(zipf)]
     assert groups.count(0) > 3 * groups.count(7)
 
 
 def test_multi_turn_extends_previous_turn() -> None:
-    cfg = WorkloadConfig(dataset_name="multi-turn", multi_turn_num_conversations=3, multi_turn_turns=3,
-                         request_rate=5)
+    cfg = WorkloadConfig(dataset_name="multi-turn", multi_turn_num_conversations=3, multi_turn_turns=3, request_rate=5)
     reqs = RequestGenerator().generate_requests(cfg)
     conv = sorted((r for r in reqs if r.group_id == 0), key=lambda r: r.turn)
-    for prev, nxt in zip(conv, conv[1:], strict=False):
+    for prev, nxt in itertools.pairwise(conv):
         assert nxt.prompt.startswith(prev.prompt) and nxt.arrival_offset_s > prev.arrival_offset_s
         assert len(nxt.messages) == len(prev.messages) + 2
 
@@ -74,7 +92,7 @@ def test_sharegpt_sample_and_custom_errors(tmp_path: Path) -> None:
     assert len(reqs) == 30 and all(r.prompt_len >= 2 for r in reqs)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "ok", "output_len": 3}) + "\n{not json\n")
-    with pytest.raises(DatasetError, match="bad.jsonl:2"):
+    with pytest.raises(DatasetError, match=r"bad\.jsonl:2"):
         RequestGenerator().generate_requests(WorkloadConfig(dataset_name="custom", dataset_path=bad))
     with pytest.raises(ValidationError, match="dataset_path"):
         WorkloadConfig(dataset_name="custom")
@@ -90,8 +108,9 @@ async def test_dispatch_keeps_schedule_and_concurrency_limit() -> None:
         peak = max(peak, active)
         await asyncio.sleep(0.05)
         active -= 1
-        return RequestRecord(req.request_id, scheduled_ns=scheduled, arrival_ns=arrival, send_ns=time.monotonic_ns(),
-                             success=True)
+        return RequestRecord(
+            req.request_id, scheduled_ns=scheduled, arrival_ns=arrival, send_ns=time.monotonic_ns(), success=True
+        )
 
     recs = await dispatch(reqs, send, max_concurrency=3)
     assert len(recs) == 20 and peak == 3

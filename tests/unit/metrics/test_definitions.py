@@ -17,13 +17,34 @@ from sglang_test_framework.records import RequestRecord
 MS = 1_000_000
 
 
-def rec(i: int, arrival: int, send: int, chunks: list[tuple[int, int]], finish: int, ok: bool = True,
-        prompt: int = 100, cached: int | None = None, worker: str | None = None) -> RequestRecord:
-    return RequestRecord(f"r{i}", prompt_len=prompt, scheduled_ns=arrival * MS, arrival_ns=arrival * MS,
-                         send_ns=send * MS, first_token_ns=chunks[0][0] * MS if chunks else None, finish_ns=finish * MS,
-                         chunk_ns=[t * MS for t, _ in chunks], chunk_tokens=[k for _, k in chunks],
-                         output_tokens=sum(k for _, k in chunks), success=ok, cached_tokens=cached, worker_id=worker,
-                         error=None if ok else "boom", error_type=None if ok else "http")
+def rec(
+    i: int,
+    arrival: int,
+    send: int,
+    chunks: list[tuple[int, int]],
+    finish: int,
+    ok: bool = True,
+    prompt: int = 100,
+    cached: int | None = None,
+    worker: str | None = None,
+) -> RequestRecord:
+    return RequestRecord(
+        f"r{i}",
+        prompt_len=prompt,
+        scheduled_ns=arrival * MS,
+        arrival_ns=arrival * MS,
+        send_ns=send * MS,
+        first_token_ns=chunks[0][0] * MS if chunks else None,
+        finish_ns=finish * MS,
+        chunk_ns=[t * MS for t, _ in chunks],
+        chunk_tokens=[k for _, k in chunks],
+        output_tokens=sum(k for _, k in chunks),
+        success=ok,
+        cached_tokens=cached,
+        worker_id=worker,
+        error=None if ok else "boom",
+        error_type=None if ok else "http",
+    )
 
 
 R1 = rec(1, 1000, 1000, [(1050, 1), (1060, 1), (1090, 3)], 1100, cached=50)

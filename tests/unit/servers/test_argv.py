@@ -10,13 +10,33 @@ from sglang_test_framework.servers.argv import router_argv, server_argv, server_
 
 
 def test_sglang_argv_is_exact_and_only_has_flags_the_user_set() -> None:
-    cfg = ServerConfig(model_path="/models/llama", backend="sglang", port=31000, tp_size=2, gpu_id=2,
-                       max_running_requests=128, mem_fraction_static=0.85, enable_metrics=False,
-                       enable_cache_report=False)
+    cfg = ServerConfig(
+        model_path="/models/llama",
+        backend="sglang",
+        port=31000,
+        tp_size=2,
+        gpu_id=2,
+        max_running_requests=128,
+        mem_fraction_static=0.85,
+        enable_metrics=False,
+        enable_cache_report=False,
+    )
     assert server_argv(cfg, 31000) == [
-        sys.executable, "-m", "sglang.launch_server", "--model-path", "/models/llama",
-        "--host", "127.0.0.1", "--port", "31000", "--tp-size", "2",
-        "--max-running-requests", "128", "--mem-fraction-static", "0.85",
+        sys.executable,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/models/llama",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "31000",
+        "--tp-size",
+        "2",
+        "--max-running-requests",
+        "128",
+        "--mem-fraction-static",
+        "0.85",
     ]
 
 
@@ -28,22 +48,48 @@ def test_sglang_env_pins_gpus_for_tensor_parallel() -> None:
 
 
 def test_sglang_flag_names_follow_the_interfaces_sheet() -> None:
-    cfg = ServerConfig(model_path="m", backend="sglang", chunked_prefill_size=4096, max_prefill_tokens=8192,
-                       schedule_policy="lpm", schedule_conservativeness=1.3, enable_torch_compile=True,
-                       disable_radix_cache=True, api_key="k", context_length=4096, random_seed=1,
-                       extra_args=["--enable-hierarchical-cache", "--hicache-ratio", "2"])
+    cfg = ServerConfig(
+        model_path="m",
+        backend="sglang",
+        chunked_prefill_size=4096,
+        max_prefill_tokens=8192,
+        schedule_policy="lpm",
+        schedule_conservativeness=1.3,
+        enable_torch_compile=True,
+        disable_radix_cache=True,
+        api_key="k",
+        context_length=4096,
+        random_seed=1,
+        extra_args=["--enable-hierarchical-cache", "--hicache-ratio", "2"],
+    )
     argv = server_argv(cfg, 30000)
-    for flag in ("--chunked-prefill-size", "--max-prefill-tokens", "--schedule-policy",
-                 "--schedule-conservativeness", "--enable-torch-compile", "--disable-radix-cache",
-                 "--enable-metrics", "--enable-cache-report", "--api-key", "--context-length", "--random-seed"):
+    for flag in (
+        "--chunked-prefill-size",
+        "--max-prefill-tokens",
+        "--schedule-policy",
+        "--schedule-conservativeness",
+        "--enable-torch-compile",
+        "--disable-radix-cache",
+        "--enable-metrics",
+        "--enable-cache-report",
+        "--api-key",
+        "--context-length",
+        "--random-seed",
+    ):
         assert flag in argv, flag
     assert argv[-3:] == ["--enable-hierarchical-cache", "--hicache-ratio", "2"]
     assert argv[argv.index("--chunked-prefill-size") + 1] == "4096"
 
 
 def test_sim_gets_the_same_flags_plus_sim_flags_and_no_gpu_pinning() -> None:
-    cfg = ServerConfig(model_path="m", backend="sim", max_running_requests=8, server_id="worker_1",
-                       sim_profile="llama-3-8b-h100", sim_args=["--sim-fail-first-n", "2"])
+    cfg = ServerConfig(
+        model_path="m",
+        backend="sim",
+        max_running_requests=8,
+        server_id="worker_1",
+        sim_profile="llama-3-8b-h100",
+        sim_args=["--sim-fail-first-n", "2"],
+    )
     argv = server_argv(cfg, 40000)
     assert argv[1:3] == ["-m", "sglang_test_framework.sim"]
     assert argv[argv.index("--max-running-requests") + 1] == "8"
