@@ -25,7 +25,12 @@ TOPICS = [
     "physics",
     "law",
 ]
-WORDS = ["the", "a", "of", "to", "and", "in", "is", "for", "on", "with", "as", "by", "at", "from", "that", "this", "it", "be", "are", "was", "can", "will", "how", "what", "why", "model", "server", "request", "token", "cache", "batch", "latency", "memory", "queue", "policy", "worker", "router", "prompt", "answer", "explain", "describe", "compare", "write", "list", "example", "step", "first", "then", "finally", "because", "however", "also", "more", "data", "system", "value", "result", "time", "simple", "large", "small", "fast", "slow", "better", "best", "error", "test", "run", "build"]
+WORDS = (  # noqa: SIM905 - a readable word list
+    "the a of to and in is for on with as by at from that this it be are was can will how what why model server "
+    "request token cache batch latency memory queue policy worker router prompt answer explain describe compare "
+    "write list example step first then finally because however also more data system value result time simple "
+    "large small fast slow better best error test run build"
+).split()
 
 
 def sentence(rng: random.Random, topic: str) -> str:
