@@ -47,8 +47,21 @@ async def stream_all(url: str, streams: int, tokens: int) -> int:
 
 def http_benchmark(streams: int, tokens: int) -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "sglang_test_framework.sim", "--model-path", "llama-3-8b", "--port", str(port),
-            "--sim-slowdown", "0.05", "--sim-jitter-cv", "0", "--max-running-requests", str(streams)]
+    argv = [
+        sys.executable,
+        "-m",
+        "sglang_test_framework.sim",
+        "--model-path",
+        "llama-3-8b",
+        "--port",
+        str(port),
+        "--sim-slowdown",
+        "0.05",
+        "--sim-jitter-cv",
+        "0",
+        "--max-running-requests",
+        str(streams),
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -64,11 +77,15 @@ def http_benchmark(streams: int, tokens: int) -> None:
         wall = time.monotonic() - t0
         cpu = sum(sim.cpu_times()[:2]) - cpu0
         total = streams * tokens
-        print(f"HTTP: {streams} streams x {tokens} tokens = {total} tokens in {wall:.2f}s "
-              f"-> {total / wall:,.0f} streamed tokens/s ({events} SSE events, "
-              f"{total / max(events, 1):.2f} tokens/event)")
-        print(f"      simulator CPU {cpu:.2f}s ({cpu / wall:.0%} of one core) = {cpu / total * 1e6:.1f} us per token "
-              f"-> {total / cpu:,.0f} tokens per simulator CPU-second")
+        print(
+            f"HTTP: {streams} streams x {tokens} tokens = {total} tokens in {wall:.2f}s "
+            f"-> {total / wall:,.0f} streamed tokens/s ({events} SSE events, "
+            f"{total / max(events, 1):.2f} tokens/event)"
+        )
+        print(
+            f"      simulator CPU {cpu:.2f}s ({cpu / wall:.0%} of one core) = {cpu / total * 1e6:.1f} us per token "
+            f"-> {total / cpu:,.0f} tokens per simulator CPU-second"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

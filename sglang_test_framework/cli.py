@@ -134,7 +134,10 @@ def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
         key, sep, raw = item.partition("=")
         if not sep or not raw:
             raise ConfigError(f"--grid {item!r}: use key=v1,v2,... (e.g. max_running_requests=32,64,128)")
-        grid[key.strip()] = [_scalar(v) for v in raw.split(",") if v.strip()]
+        key = key.strip()
+        if key not in NodeConfig.model_fields and not key.startswith("--"):
+            key = "--" + key  # a raw server flag, e.g. hicache-mem-layout or page-size
+        grid[key] = [_scalar(v) for v in raw.split(",") if v.strip()]
     return grid
 
 
@@ -170,7 +173,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from .tests.sweep import run_sweep
 
     base = build_config(NodeConfig, args, _sim_defaults(args))
-    grid = _parse_grid([g.replace("--", "", 1) if g.startswith("--") and "=" in g else g for g in args.grid])
+    grid = _parse_grid(args.grid)
     if args.request_rates:
         grid["request_rate"] = list(args.request_rates)
     if args.quiet:

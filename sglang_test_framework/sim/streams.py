@@ -86,8 +86,11 @@ class generate_format:  # noqa: N801 - used like a function
 
     def final_body(self, sim: SimServer, flow: Flow) -> dict[str, Any]:
         n = len(flow.req.output_ids)
-        return {"text": _words(sim, flow.req.output_ids, 0, n), "output_ids": flow.req.output_ids,
-                "meta_info": _meta(sim, flow, n, True)}
+        return {
+            "text": _words(sim, flow.req.output_ids, 0, n),
+            "output_ids": flow.req.output_ids,
+            "meta_info": _meta(sim, flow, n, True),
+        }
 
 
 def _usage(sim: SimServer, flow: Flow, n: int) -> dict[str, Any]:
