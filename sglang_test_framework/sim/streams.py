@@ -49,7 +49,7 @@ def _meta(sim: SimServer, flow: Flow, n: int, done: bool) -> dict[str, Any]:
     return meta
 
 
-class generate_format:  # noqa: N801 - used like a function
+class generate_format:
     """``/generate``: cumulative ``text`` and ``output_ids`` (deltas with --incremental-streaming-output).
 
     The cumulative JSON of text and ids is kept as growing byte buffers, so one event costs a memcpy of
