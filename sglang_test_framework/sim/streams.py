@@ -61,6 +61,7 @@ class generate_format:
         self._text = bytearray()
         self._ids = bytearray()
         self._upto = 0
+        self._meta_head: bytes | None = None
 
     def _extend(self, sim: SimServer, flow: Flow, n: int) -> None:
         if n > self._upto:
@@ -73,8 +74,21 @@ class generate_format:
     def head(self, sim: SimServer, flow: Flow) -> bytes | None:
         return None
 
+    def _meta_bytes(self, sim: SimServer, flow: Flow, n: int, done: bool) -> bytes:
+        """``meta_info`` JSON; non-final chunks use a per-request template (the hot path)."""
+        req = flow.req
+        if done or sim.args.enable_metrics:
+            return json.dumps(_meta(sim, flow, n, done), separators=(",", ":")).encode()
+        if self._meta_head is None:
+            self._meta_head = b'{"id":' + json.dumps(req.rid).encode() + b',"finish_reason":null,"prompt_tokens":%d'
+            self._meta_head %= len(req.input_ids)
+        return self._meta_head + (
+            b',"completion_tokens":%d,"cached_tokens":%d,"reasoning_tokens":0,"weight_version":"default",'
+            b'"num_retractions":%d}' % (n, req.cached_tokens, req.retractions)
+        )
+
     def chunk(self, sim: SimServer, flow: Flow, n: int, done: bool) -> bytes:
-        meta = json.dumps(_meta(sim, flow, n, done), separators=(",", ":")).encode()
+        meta = self._meta_bytes(sim, flow, n, done)
         if self.incremental:
             ids = flow.req.output_ids[flow.emitted : n]
             text = json.dumps(_words(sim, flow.req.output_ids, flow.emitted, n)).encode()
