@@ -21,6 +21,10 @@ def _num(value: Any, unit: str = "", digits: int = 2) -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
+def _count(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
 def _pct(value: Any) -> str:
     return "n/a" if value is None else _num(100 * value, "%", 1)
 
@@ -59,7 +63,8 @@ def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -
         "",
         "Queue Metrics:",
         f"- Mean Queue Time: {_ms(s.get('mean_queue_time'))}   P99: {_ms(s.get('p99_queue_time'))}",
-        f"- Max Queue Depth: {s.get('max_queue_depth')}",
+        f"- Max Queue Depth: server {_count(s.get('max_server_queue_depth'))} (sampled sglang:num_queue_reqs), "
+        f"client {s.get('max_queue_depth')} (waiting for a max_concurrency slot)",
         f"- Cache Hit Rate: {_pct(s.get('cache_hit_rate'))}",
     ]
     errors = s.get("errors_by_type") or {}

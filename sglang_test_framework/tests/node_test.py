@@ -48,6 +48,14 @@ def _context(config: NodeConfig, server: SGLangServer) -> dict[str, Any]:
     }
 
 
+def _max_series(ts: Any, metric: str) -> float | None:
+    """Largest sampled value of a server gauge (None without time series)."""
+    if ts.empty:
+        return None
+    values = ts.loc[ts["metric"] == metric, "value"]
+    return float(values.max()) if len(values) else None
+
+
 class NodeTest:
     """One server under load. ``results = NodeTest(config).run()`` then ``test.analyze_results(results)``."""
 
@@ -93,6 +101,8 @@ class NodeTest:
     def _finish(self, collector: Any, context: dict[str, Any]) -> RunResults:
         cfg = self.config
         summary = collector.get_metrics()
+        summary["max_server_queue_depth"] = _max_series(collector.timeseries_dataframe(), "sglang:num_queue_reqs")
+        summary["max_server_running"] = _max_series(collector.timeseries_dataframe(), "sglang:num_running_reqs")
         line = {**collector.bench_serving_summary(context), **summary, "context": context}
         config_dump = cfg.model_dump(mode="json")
         files = write_run_files(cfg.output_dir, config_dump, line, collector, self.output_file)

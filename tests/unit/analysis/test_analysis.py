@@ -25,12 +25,14 @@ def test_report_has_the_key_lines() -> None:
         "errors_by_type": {"http": 1},
         "first_errors": ["r1: HTTP 500"],
     }
+    summary["max_server_queue_depth"] = 7.0
     text = format_node_report(summary, {"model": "m", "backend": "sim", "request_rate": 10.0})
+    assert "server 7" in text
     for line in (
         "Node Test Results",
         "Request Throughput: 9.87 req/s",
         "P99 Server Latency",
-        "Max Queue Depth: 42",
+        "client 42",
         "http: 1",
     ):
         assert line in text
