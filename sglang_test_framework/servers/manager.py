@@ -167,6 +167,20 @@ class ServerManager:
         if server is not None and server.process is not None:
             server.process.kill()
 
+    async def restart_server(self, server_id: str) -> SGLangServer:
+        """Start a stopped or killed server again on the same port (recovery after failure injection)."""
+        server = self.servers.get(server_id)
+        if server is None or server.process is None:
+            raise ServerLaunchError(f"cannot restart {server_id!r}: not a server this manager launched")
+        server.process.stop()
+        port = int(server.base_url.rsplit(":", 1)[1])
+        server.process = ManagedProcess(
+            server_id, server_argv(server.config, port), self.log_dir / f"{server_id}.log", server_env(server.config)
+        )
+        server.process.start()
+        await self._wait_ready(server)
+        return server
+
     # ----------------------------------------------------------------------------- routers
     async def start_router(
         self, config: RouterConfig, worker_urls: Sequence[str], policy: str = "cache_aware"

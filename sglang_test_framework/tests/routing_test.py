@@ -113,12 +113,24 @@ class RoutingTest:
     async def _inject_failures(
         self, manager: ServerManager, workers: list[SGLangServer], events: list[dict[str, Any]]
     ) -> None:
+        """Kill the scheduled workers at their times; an empty list restarts every killed worker."""
         start = time.monotonic()
+        killed: list[SGLangServer] = []
         for at_s, indices in sorted(self.config.failure_schedule.items()):
             await asyncio.sleep(max(0.0, at_s - (time.monotonic() - start)))
+            if not indices:
+                for w in killed:
+                    logger.warning("failure schedule: restarting %s at t=%.1fs", w.server_id, at_s)
+                    await manager.restart_server(w.server_id)
+                    events.append(
+                        {"t_s": round(time.monotonic() - start, 3), "event": "restarted", "worker_id": w.server_id}
+                    )
+                killed = []
+                continue
             for i in indices:
                 logger.warning("failure schedule: killing %s at t=%.1fs", workers[i].server_id, at_s)
                 await asyncio.to_thread(manager.kill_server, workers[i].server_id)
+                killed.append(workers[i])
                 events.append(
                     {"t_s": round(time.monotonic() - start, 3), "event": "killed", "worker_id": workers[i].server_id}
                 )

@@ -97,12 +97,13 @@ def test_killed_worker_is_reported_and_run_finishes(tmp_path: Path) -> None:
         request_rate=20.0,
         max_total_tokens=None,
         enable_node_failures=True,
-        failure_schedule={1.0: [1]},
+        failure_schedule={1.0: [1], 1.5: []},
     )
     results = RoutingTest(cfg).run()
     s = results.summary
     assert s["completed"] + s["failed"] == 60 and s["failed"] > 0
-    assert results.context["failure_events"][0]["worker_id"] == "worker_1"
+    events = results.context["failure_events"]
+    assert [(e["event"], e["worker_id"]) for e in events] == [("killed", "worker_1"), ("restarted", "worker_1")]
     table = results.per_worker
     assert table is not None
     w1 = table[table["worker_id"] == "worker_1"].iloc[0]
