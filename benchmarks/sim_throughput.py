@@ -45,7 +45,7 @@ async def stream_all(url: str, streams: int, tokens: int) -> int:
         return sum(await asyncio.gather(*(one(session, i) for i in range(streams))))
 
 
-def http_benchmark(streams: int, tokens: int) -> None:
+def http_benchmark(streams: int, tokens: int, stream_interval: int = 1) -> None:
     port = free_port()
     argv = [
         sys.executable,
@@ -61,6 +61,8 @@ def http_benchmark(streams: int, tokens: int) -> None:
         "0",
         "--max-running-requests",
         str(streams),
+        "--stream-interval",
+        str(stream_interval),
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -78,7 +80,8 @@ def http_benchmark(streams: int, tokens: int) -> None:
         cpu = sum(sim.cpu_times()[:2]) - cpu0
         total = streams * tokens
         print(
-            f"HTTP: {streams} streams x {tokens} tokens = {total} tokens in {wall:.2f}s "
+            f"HTTP, --stream-interval {stream_interval}: {streams} streams x {tokens} tokens = {total} tokens "
+            f"in {wall:.2f}s "
             f"-> {total / wall:,.0f} streamed tokens/s ({events} SSE events, "
             f"{total / max(events, 1):.2f} tokens/event)"
         )
@@ -116,9 +119,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--streams", type=int, default=256)
     p.add_argument("--tokens", type=int, default=400)
+    p.add_argument(
+        "--stream-intervals",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="SGLang's --stream-interval: tokens per streamed chunk",
+    )
     a = p.parse_args()
     step_cost()
-    http_benchmark(a.streams, a.tokens)
+    for interval in a.stream_intervals:
+        http_benchmark(a.streams, a.tokens, interval)
 
 
 if __name__ == "__main__":

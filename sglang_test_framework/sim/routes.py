@@ -122,6 +122,7 @@ async def _run(
         return _error(fault[0], fault[1])
     req = SimRequest(rid, input_ids, max(max_new, 1), arrival_ns=arrival, stop_check=_stop_check(sim, params))
     flow = sim.submit(req)
+    flow.stream_interval = int(params.get("stream_interval") or sim.args.stream_interval)
     try:
         if stream:
             return await _stream(request, sim, flow, fmt)
@@ -149,12 +150,15 @@ async def _stream(request: web.Request, sim: SimServer, flow: Flow, fmt: StreamF
     transport = request.transport
     chunked = resp.headers.get("Transfer-Encoding", "").lower() == "chunked"
     req = flow.req
+    interval = max(1, flow.stream_interval)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def push(_req: SimRequest) -> None:
         finished = req.finished or req.aborted
         n = len(req.output_ids)
-        if n > flow.emitted or (finished and not done.done()):
+        # like SGLang's --stream-interval: a chunk every `interval` tokens (the first token at once)
+        due = n > flow.emitted and (flow.emitted == 0 or n - flow.emitted >= interval)
+        if due or (finished and not done.done()):
             if transport is None or transport.is_closing():
                 if not finished:
                     flow.status = "aborted"

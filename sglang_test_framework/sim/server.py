@@ -32,6 +32,7 @@ class Flow:
     last_emit_ns: int = 0
     emitted: int = 0
     status: str = "ok"
+    stream_interval: int = 1
 
 
 class SimServer:
