@@ -1,11 +1,15 @@
-"""compare_results: side-by-side tables of result files, ratios against a baseline, mean and 95%
-confidence intervals over repeated runs, and a comparison plot."""
+"""compare_results: result files side by side, ratios and speedups against a baseline, mean and 95%
+confidence interval over repeated runs (files sharing a label), and a comparison plot.
+
+A result file is one JSON object on one line (our ``summary.json`` / ``--output-file``); a
+bench_serving ``--output-file`` (JSONL, one line appended per run) is read by its last line.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,102 +17,128 @@ from typing import Any
 import pandas as pd
 
 from ..errors import FrameworkError
+from .report import format_table
+from .stats import mean_ci95, t_quantile_975
 
-__all__ = ["COMPARE_METRICS", "ComparisonResult", "compare_results", "load_result_file", "t_quantile_975"]
+__all__ = [
+    "COMPARE_METRICS",
+    "CompareMetric",
+    "ComparisonResult",
+    "compare_results",
+    "load_result_file",
+    "t_quantile_975",
+]
 
-# (our key, bench_serving key) of the metrics compared.
-COMPARE_METRICS = (
-    ("request_throughput", "request_throughput"),
-    ("output_throughput", "output_throughput"),
-    ("mean_ttft", "mean_ttft_ms"),
-    ("p99_ttft", "p99_ttft_ms"),
-    ("mean_itl", "mean_itl_ms"),
-    ("p99_itl", "p99_itl_ms"),
-    ("mean_tpot", "mean_tpot_ms"),
-    ("median_server_latency", "median_e2e_latency_ms"),
-    ("p99_server_latency", "p99_e2e_latency_ms"),
-    ("cache_hit_rate", "cache_hit_rate"),
+
+@dataclass(frozen=True)
+class CompareMetric:
+    """A compared metric: our summary key, bench_serving's key for it, and its better direction."""
+
+    key: str
+    bench_key: str
+    higher_is_better: bool
+
+
+COMPARE_METRICS: tuple[CompareMetric, ...] = (
+    CompareMetric("request_throughput", "request_throughput", True),
+    CompareMetric("output_throughput", "output_throughput", True),
+    CompareMetric("total_throughput", "total_throughput", True),
+    CompareMetric("mean_ttft", "mean_ttft_ms", False),
+    CompareMetric("median_ttft", "median_ttft_ms", False),
+    CompareMetric("p99_ttft", "p99_ttft_ms", False),
+    CompareMetric("mean_itl", "mean_itl_ms", False),
+    CompareMetric("p99_itl", "p99_itl_ms", False),
+    CompareMetric("mean_tpot", "mean_tpot_ms", False),
+    CompareMetric("median_server_latency", "median_e2e_latency_ms", False),
+    CompareMetric("p99_server_latency", "p99_e2e_latency_ms", False),
+    CompareMetric("concurrency", "concurrency", True),
+    CompareMetric("cache_hit_rate", "cache_hit_rate", True),
 )
-HIGHER_IS_BETTER = {"request_throughput", "output_throughput", "cache_hit_rate"}
-_T975 = {
-    1: 12.706,
-    2: 4.303,
-    3: 3.182,
-    4: 2.776,
-    5: 2.571,
-    6: 2.447,
-    7: 2.365,
-    8: 2.306,
-    9: 2.262,
-    10: 2.228,
-    12: 2.179,
-    15: 2.131,
-    20: 2.086,
-    25: 2.060,
-    30: 2.042,
-    40: 2.021,
-    60: 2.000,
-    120: 1.980,
-}
-
-
-def t_quantile_975(dof: int) -> float:
-    """Two-sided 95% Student-t quantile for ``dof`` degrees of freedom (table, interpolated)."""
-    if dof < 1:
-        return math.nan
-    keys = sorted(_T975)
-    if dof >= keys[-1]:
-        return 1.96
-    lo = max(k for k in keys if k <= dof)
-    hi = min(k for k in keys if k >= dof)
-    if lo == hi:
-        return _T975[lo]
-    return _T975[lo] + (_T975[hi] - _T975[lo]) * (dof - lo) / (hi - lo)
 
 
 def load_result_file(path: str | Path) -> dict[str, Any]:
-    """The last JSON line of a result file (ours, or a bench_serving ``--output-file``)."""
+    """The JSON object of a result file: the whole file if it is one object (ours, even
+    pretty-printed), else its last non-empty line (a bench_serving JSONL ``--output-file``).
+
+    Raises:
+        FrameworkError: the file is missing, empty, or holds no JSON object.
+    """
     p = Path(path)
-    lines = [ln for ln in p.read_text().splitlines() if ln.strip()] if p.is_file() else []
+    text = p.read_text(encoding="utf-8") if p.is_file() else ""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise FrameworkError(f"{p}: missing or empty; pass a summary.json / --output-file of a run")
     try:
-        data = json.loads(lines[-1])
-    except ValueError as exc:
-        raise FrameworkError(f"{p}: last line is not JSON ({exc})") from exc
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = json.loads(lines[-1])
+        except ValueError as exc:
+            raise FrameworkError(f"{p}: neither the file nor its last line is JSON ({exc})") from exc
     if not isinstance(data, dict):
-        raise FrameworkError(f"{p}: expected a JSON object")
+        raise FrameworkError(f"{p}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
-def _value(data: dict[str, Any], ours: str, theirs: str) -> float:
-    v = data.get(ours, data.get(theirs))
-    return float(v) if isinstance(v, (int, float)) else math.nan
+def _lookup(data: Mapping[str, Any], *keys: str) -> Any:
+    """First of ``keys`` found at the top level, then in ``context`` / ``server_info``."""
+    for scope in (data, data.get("context") or {}, data.get("server_info") or {}):
+        if isinstance(scope, Mapping):
+            for key in keys:
+                if scope.get(key) is not None:
+                    return scope[key]
+    return None
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 @dataclass
 class ComparisonResult:
-    """``table``: rows = labels, columns = metric means (+ ``<metric>_ci95`` and ``<metric>_ratio``)."""
+    """Outcome of :func:`compare_results`.
+
+    Attributes:
+        table: One row per label (in first-seen order, index ``label``): ``runs``; the sweep variable
+            when given; per metric ``<m>`` (mean over runs), ``<m>_ci95`` (95% CI half-width, NaN for a
+            single run), ``<m>_ratio`` (mean / baseline mean) and ``<m>_speedup`` (ratio for
+            higher-is-better metrics, baseline / mean for latencies: > 1 always means better).
+        runs: One row per file: ``label``, ``file`` and every metric's value.
+        baseline: The baseline's label.
+        sweep_variable: The numeric run setting given to :func:`compare_results`, if any.
+    """
 
     table: pd.DataFrame
     runs: pd.DataFrame
     baseline: str
+    sweep_variable: str | None = None
+
+    def _cell(self, label: Any, metric: str) -> str:
+        row = self.table.loc[label]
+        value, ci, ratio = row[metric], row[f"{metric}_ci95"], row[f"{metric}_ratio"]
+        if pd.isna(value):
+            return "n/a"
+        text = f"{value:,.2f}" + ("" if pd.isna(ci) else f" ±{ci:,.2f}")
+        return text + ("" if pd.isna(ratio) else f" (x{ratio:.2f})")
 
     def to_text(self) -> str:
-        """Aligned plain text: each metric's mean (± 95% CI with repeated runs) and ratio vs the baseline."""
-        rows = []
-        for label, row in self.table.iterrows():
-            out: dict[str, str] = {"label": str(label), "runs": str(int(row["runs"]))}
-            for metric, _ in COMPARE_METRICS:
-                v, ci, r = row[metric], row[f"{metric}_ci95"], row[f"{metric}_ratio"]
-                cell = "n/a" if pd.isna(v) else f"{v:,.2f}" + ("" if pd.isna(ci) else f"±{ci:,.2f}")
-                out[metric] = cell + ("" if pd.isna(r) else f" (x{r:.2f})")
-            rows.append(out)
-        return f"baseline: {self.baseline}\n" + str(pd.DataFrame(rows).set_index("label").to_string())
+        """Aligned plain text: one row per metric, one column per label with ``mean ±CI (xratio)``."""
+        labels = list(self.table.index)
+
+        def row(name: str, cell: Any) -> dict[str, Any]:
+            return {"metric": name, **{str(lb): cell(lb) for lb in labels}}
+
+        rows = [row("runs", lambda lb: int(self.table["runs"][lb]))]
+        if self.sweep_variable:
+            variable = self.sweep_variable
+            rows.append(row(variable, lambda lb: self.table[variable][lb]))
+        rows += [row(m.key, lambda lb, key=m.key: self._cell(lb, key)) for m in COMPARE_METRICS]
+        header = f"baseline: {self.baseline}   (x = ratio of means vs the baseline; ± = 95% CI over repeated runs)"
+        return header + "\n" + format_table(rows, ["metric", *map(str, labels)])
 
     def to_markdown(self) -> str:
-        """A Markdown table (no extra dependency)."""
-        cols = ["label", *self.table.columns]
+        """A Markdown table (rows = labels; every column of :attr:`table`)."""
+        cols = ["label", *map(str, self.table.columns)]
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for label, row in self.table.iterrows():
             cells = [str(label)] + ["n/a" if pd.isna(v) else f"{v:,.3f}" for v in row]
@@ -116,41 +146,79 @@ class ComparisonResult:
         return "\n".join(lines)
 
     def save_plot(self, path: str | Path) -> Path:
-        """Bars of throughput and latency per label (with CI error bars)."""
-        from .compare_plots import plot_comparison
+        """Write the comparison PNG (:func:`.plots.plot_comparison`) and return its path."""
+        from .plots import plot_comparison  # matplotlib only when a plot is asked for
 
-        return plot_comparison(self.table, Path(path))
+        return plot_comparison(self.table, Path(path), self.sweep_variable)
 
 
-def compare_results(
-    files: Sequence[str | Path], labels: Sequence[str] | None = None, baseline: int = 0
-) -> ComparisonResult:
-    """Compare result files. Files sharing a label are repeated runs: mean and 95% CI."""
-    if not files:
-        raise FrameworkError("compare_results: give at least one result file")
-    if labels is not None and len(labels) != len(files):
-        raise FrameworkError(f"labels: {len(labels)} labels for {len(files)} files; give one per file")
+def _read_runs(files: Sequence[str | Path], labels: Sequence[str] | None, sweep_variable: str | None) -> pd.DataFrame:
     rows = []
     for i, f in enumerate(files):
         data = load_result_file(f)
         label = labels[i] if labels else str(data.get("tag") or Path(f).stem)
-        rows.append({"label": label, "file": str(f), **{o: _value(data, o, t) for o, t in COMPARE_METRICS}})
-    runs = pd.DataFrame(rows)
+        row: dict[str, Any] = {"label": label, "file": str(f)}
+        if sweep_variable:
+            row[sweep_variable] = _number(_lookup(data, sweep_variable))
+        row.update({m.key: _number(_lookup(data, m.key, m.bench_key)) for m in COMPARE_METRICS})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _baseline_label(runs: pd.DataFrame, baseline: int | str) -> str:
+    if isinstance(baseline, str):
+        if baseline not in set(runs["label"]):
+            raise FrameworkError(f"baseline: no run labelled {baseline!r}; labels: {sorted(set(runs['label']))}")
+        return baseline
+    if not 0 <= baseline < len(runs):
+        raise FrameworkError(f"baseline: index {baseline} out of range for {len(runs)} files")
+    return str(runs.iloc[baseline]["label"])
+
+
+def _aggregate(runs: pd.DataFrame, base: str, sweep_variable: str | None) -> pd.DataFrame:
     order = list(dict.fromkeys(runs["label"]))
-    if not 0 <= baseline < len(files):
-        raise FrameworkError(f"baseline: index {baseline} out of range for {len(files)} files")
-    base_label = str(runs.iloc[baseline]["label"])
+    groups = {label: runs[runs["label"] == label] for label in order}
     table = pd.DataFrame(index=pd.Index(order, name="label"))
-    grouped = runs.groupby("label", sort=False)
-    table["runs"] = grouped.size()
-    for metric, _ in COMPARE_METRICS:
-        mean = grouped[metric].mean()
-        std = grouped[metric].std(ddof=1)
-        n = grouped[metric].count()
-        table[metric] = mean
-        table[f"{metric}_ci95"] = [
-            t_quantile_975(int(k) - 1) * s / math.sqrt(k) if k > 1 else math.nan for s, k in zip(std, n, strict=True)
-        ]
-        base = mean.get(base_label, math.nan)
-        table[f"{metric}_ratio"] = mean / base if base else math.nan
-    return ComparisonResult(table, runs, base_label)
+    table["runs"] = [len(groups[label]) for label in order]
+    if sweep_variable:
+        table[sweep_variable] = [groups[label][sweep_variable].mean() for label in order]
+    for m in COMPARE_METRICS:
+        stats = [mean_ci95(groups[label][m.key].tolist()) for label in order]
+        table[m.key] = [mean for mean, _ in stats]
+        table[f"{m.key}_ci95"] = [ci for _, ci in stats]
+        base_value = float(table[m.key][base])
+        usable = math.isfinite(base_value) and base_value != 0
+        table[f"{m.key}_ratio"] = table[m.key] / base_value if usable else math.nan
+        speedup = table[f"{m.key}_ratio"] if m.higher_is_better else 1.0 / table[f"{m.key}_ratio"]
+        table[f"{m.key}_speedup"] = speedup.replace([math.inf, -math.inf], math.nan)
+    return table
+
+
+def compare_results(
+    files: Sequence[str | Path],
+    labels: Sequence[str] | None = None,
+    baseline: int | str = 0,
+    sweep_variable: str | None = None,
+) -> ComparisonResult:
+    """Compare result files side by side.
+
+    Args:
+        files: Our ``summary.json`` / ``--output-file`` files or bench_serving JSONL output files.
+        labels: One label per file (default: the file's ``tag``, else its name without suffix). Files
+            sharing a label are repeated runs: their mean and 95% CI (Student t) are reported.
+        baseline: Index into ``files`` (or a label) of the run the ratios are taken against.
+        sweep_variable: A numeric run setting to carry into the table and plot against, e.g.
+            ``request_rate`` or ``max_running_requests`` (read from the file's top level, then its
+            ``context`` or ``server_info``).
+
+    Raises:
+        FrameworkError: no files, a file that cannot be read, labels of the wrong length, or an
+            unknown baseline.
+    """
+    if not files:
+        raise FrameworkError("compare_results: give at least one result file")
+    if labels is not None and len(labels) != len(files):
+        raise FrameworkError(f"labels: {len(labels)} labels for {len(files)} files; give one per file")
+    runs = _read_runs(files, labels, sweep_variable)
+    base = _baseline_label(runs, baseline)
+    return ComparisonResult(_aggregate(runs, base, sweep_variable), runs, base, sweep_variable)

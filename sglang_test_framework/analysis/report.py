@@ -1,94 +1,163 @@
-"""Console reports: the Node Test Results block and plain aligned tables."""
+"""Console reports: the "Node Test Results" block and a generic aligned plain-text table."""
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["format_node_report", "format_table"]
 
-WIDTH = 60
+WIDTH = 59
+MAX_ERROR_LINES = 3
 
 
-def _ms(value: Any) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.1f} ms"
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _num(value: Any, unit: str = "", digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:,.{digits}f}{unit}"
+    return "n/a" if _missing(value) else f"{value:,.{digits}f}{unit}"
+
+
+def _ms(value: Any) -> str:
+    return _num(value, " ms", 1)
 
 
 def _count(value: Any) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
+    return "n/a" if _missing(value) else f"{value:,.0f}"
 
 
 def _pct(value: Any) -> str:
-    return "n/a" if value is None else _num(100 * value, "%", 1)
+    return "n/a" if _missing(value) else f"{100 * value:.1f}%"
 
 
-def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -> str:
-    """The report printed after a NodeTest."""
-    s, c = summary, context
-    rate = c.get("request_rate")
-    rate_txt = "inf (all at once)" if rate is None or rate == math.inf else f"{rate:g} req/s"
-    lines = [
-        " Node Test Results ".center(WIDTH, "="),
-        f"Model: {c.get('model')}",
-        f"Backend: {c.get('backend')}"
-        + (f" ({c['sim_profile']})" if c.get("sim_profile") else "")
-        + f"   Max Running Requests: {c.get('max_running_requests')}   Request Rate: {rate_txt}",
-        f"Requests: {s.get('completed')} completed, {s.get('failed')} failed "
-        f"(success rate {_num(100 * (s.get('success_rate') or 0), '%', 1)}) in {_num(s.get('duration_s'), ' s')}",
-        "",
+def _rate(value: Any) -> str:
+    if value is None or value == math.inf:
+        return "inf (all at once)"
+    return f"{value:g} req/s"
+
+
+def _percentiles(s: Mapping[str, Any], label: str, metric: str) -> str:
+    values = " / ".join(_num(s.get(f"{stat}_{metric}"), digits=1) for stat in ("mean", "median", "p95", "p99"))
+    return f"- {label} (mean / P50 / P95 / P99): {values} ms"
+
+
+def _header(c: Mapping[str, Any]) -> list[str]:
+    backend = str(c.get("backend"))
+    if c.get("sim_profile"):
+        backend += f" ({c['sim_profile']})"
+    line = f"Backend: {backend}   Max Running Requests: {c.get('max_running_requests')}"
+    line += f"   Request Rate: {_rate(c.get('request_rate'))}"
+    if c.get("max_concurrency"):
+        line += f"   Max Concurrency: {c['max_concurrency']}"
+    return [" Node Test Results ".center(WIDTH, "="), f"Model: {c.get('model')}", line]
+
+
+def _throughput(s: Mapping[str, Any]) -> list[str]:
+    return [
         "Throughput Metrics:",
         f"- Request Throughput: {_num(s.get('request_throughput'), ' req/s')}",
         f"- Input Token Throughput: {_num(s.get('input_throughput'), ' tok/s', 0)}",
         f"- Output Token Throughput: {_num(s.get('output_throughput'), ' tok/s', 0)}",
         f"- Peak Output Throughput: {_num(s.get('peak_output_throughput'), ' tok/s', 0)}",
-        f"- Concurrency (avg in flight): {_num(s.get('concurrency'))}   Max In Flight: {s.get('max_in_flight')}",
-        "",
+        f"- Concurrency (mean in flight): {_num(s.get('concurrency'))}",
+        f"- Max In Flight: {_count(s.get('max_in_flight'))}",
+    ]
+
+
+def _latency(s: Mapping[str, Any]) -> list[str]:
+    return [
         "Latency Metrics:",
         f"- Mean Server Latency: {_ms(s.get('mean_server_latency'))}",
         f"- Mean Total Latency: {_ms(s.get('mean_total_latency'))}",
-        f"- P50 / P95 / P99 Server Latency: {_ms(s.get('median_server_latency'))} / "
-        f"{_ms(s.get('p95_server_latency'))} / {_ms(s.get('p99_server_latency'))}",
-        f"- TTFT mean / P50 / P95 / P99: {_ms(s.get('mean_ttft'))} / {_ms(s.get('median_ttft'))} / "
-        f"{_ms(s.get('p95_ttft'))} / {_ms(s.get('p99_ttft'))}",
-        f"- ITL mean / P50 / P95 / P99: {_ms(s.get('mean_itl'))} / {_ms(s.get('median_itl'))} / "
-        f"{_ms(s.get('p95_itl'))} / {_ms(s.get('p99_itl'))}",
-        f"- TPOT mean / P50 / P99: {_ms(s.get('mean_tpot'))} / {_ms(s.get('median_tpot'))} / {_ms(s.get('p99_tpot'))}",
-        "",
-        "Queue Metrics:",
-        f"- Mean Queue Time: {_ms(s.get('mean_queue_time'))}   P99: {_ms(s.get('p99_queue_time'))}",
-        f"- Max Queue Depth: server {_count(s.get('max_server_queue_depth'))} (sampled sglang:num_queue_reqs), "
-        f"client {s.get('max_queue_depth')} (waiting for a max_concurrency slot)",
-        f"- Cache Hit Rate: {_pct(s.get('cache_hit_rate'))}",
+        f"- P50 Server Latency: {_ms(s.get('median_server_latency'))}",
+        f"- P95 Server Latency: {_ms(s.get('p95_server_latency'))}",
+        f"- P99 Server Latency: {_ms(s.get('p99_server_latency'))}",
+        _percentiles(s, "TTFT", "ttft"),
+        _percentiles(s, "ITL", "itl"),
+        _percentiles(s, "TPOT", "tpot"),
     ]
-    errors = s.get("errors_by_type") or {}
+
+
+def _queue(s: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "Queue Metrics:",
+        f"- Mean Queue Time: {_ms(s.get('mean_queue_time'))}",
+        f"- P99 Queue Time: {_ms(s.get('p99_queue_time'))}",
+        f"- Max Queue Depth: {_count(s.get('max_queue_depth'))} (client, waiting for a concurrency slot)",
+    ]
+    if not _missing(s.get("max_server_queue_depth")):
+        lines.append(f"- Max Server Queue Depth: {_count(s['max_server_queue_depth'])} (sampled sglang:num_queue_reqs)")
+    lines.append(f"- Cache Hit Rate: {_pct(s.get('cache_hit_rate'))}")
+    return lines
+
+
+def _requests(s: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "Requests:",
+        f"- Completed: {_count(s.get('completed'))}   Failed: {_count(s.get('failed'))}"
+        f"   Success Rate: {_pct(s.get('success_rate'))}   Duration: {_num(s.get('duration_s'), ' s')}",
+    ]
+    errors: Mapping[str, int] = s.get("errors_by_type") or {}
     if errors:
-        lines += ["", "Errors: " + ", ".join(f"{k}: {v}" for k, v in errors.items())]
-        lines += [f"- {e}" for e in (s.get("first_errors") or [])[:3]]
+        lines.append("- Errors: " + ", ".join(f"{kind}: {n}" for kind, n in errors.items()))
+        lines += [f"  {message}" for message in (s.get("first_errors") or [])[:MAX_ERROR_LINES]]
+    return lines
+
+
+def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """The report printed after a node test.
+
+    Args:
+        summary: ``MetricsCollector.get_metrics()`` (optionally with ``max_server_queue_depth``).
+        context: Run settings: ``model``, ``backend``, ``sim_profile``, ``max_running_requests``,
+            ``request_rate`` (None or inf = all at once), ``max_concurrency``.
+
+    Returns:
+        The multi-line block (no trailing newline); missing values print as ``n/a``.
+    """
+    sections = (_throughput(summary), _latency(summary), _queue(summary), _requests(summary))
+    lines = _header(context)
+    for section in sections:
+        lines += section
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Rows as an aligned plain-text table (numbers right-aligned, 2 decimals)."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _cell(value: Any, digits: int) -> str:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    if _is_number(value):
+        return "n/a" if math.isnan(float(value)) else f"{float(value):,.{digits}f}"
+    return "n/a" if value is None else str(value)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 2) -> str:
+    """``rows`` as a plain-text table with aligned columns.
+
+    Args:
+        rows: One mapping per row; a missing key prints as ``n/a``.
+        columns: Column order (default: the first row's keys).
+        digits: Decimals for floats (thousands separated).
+
+    Returns:
+        Header, a dashed rule and one line per row; numbers right-aligned, text left-aligned.
+    """
     if not rows:
         return "(no rows)"
     cols = list(columns or rows[0].keys())
+    body = [[_cell(r.get(c), digits) for c in cols] for r in rows]
+    numeric = [all(_is_number(r.get(c)) or r.get(c) is None for r in rows) for c in cols]
+    widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(cols)]
 
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return "n/a" if math.isnan(v) else f"{v:,.2f}"
-        return "n/a" if v is None else str(v)
+    def fmt(cells: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(cells, widths, numeric, strict=True)]
+        return "  ".join(parts).rstrip()
 
-    body = [[cell(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
-    out.append("  ".join("-" * w for w in widths))
-    out += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in body]
-    return "\n".join(out)
+    return "\n".join([fmt(cols), "  ".join("-" * w for w in widths), *(fmt(line) for line in body)])

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Protocol
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 
-from ..results import RunResults
+from .plots import Axes, new_figure, save_figure
+from .plots import plot_cdf as _cdf
 
-__all__ = ["plot_policy_comparison", "plot_routing_results"]
+__all__ = ["RoutingRun", "plot_policy_comparison", "plot_routing_results"]
 
 
-def _cdf(ax: Axes, values: pd.Series, label: str) -> None:
-    data = np.sort(values.dropna().to_numpy(dtype=float))
-    if data.size:
-        ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
+class RoutingRun(Protocol):
+    """What the routing plots read from a run (``RoutingRun`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def summary(self) -> dict[str, Any]: ...
+
+    @property
+    def requests(self) -> pd.DataFrame: ...
+
+    @property
+    def timeseries(self) -> pd.DataFrame: ...
+
+    @property
+    def per_worker(self) -> pd.DataFrame | None: ...
 
 
 def _queue_depth(ax: Axes, ts: pd.DataFrame, title: str) -> bool:
@@ -42,56 +52,54 @@ def _queue_depth(ax: Axes, ts: pd.DataFrame, title: str) -> bool:
     return True
 
 
-def plot_routing_results(results: RunResults, out_dir: Path) -> list[Path]:
-    """Three PNGs for one routing run: worker distribution, latency CDF, queue depth over time."""
+def _worker_distribution(results: RoutingRun, table: pd.DataFrame, path: Path) -> Path:
+    fig, axes = new_figure(1, 3, (14, 4))
+    for ax, col, title in zip(
+        axes,
+        ("requests", "cache_hit_rate", "p99_latency_ms"),
+        ("requests per worker", "cache hit rate", "P99 latency (ms)"),
+        strict=True,
+    ):
+        ax.bar(table["worker_id"].astype(str), table[col].astype(float))
+        ax.set_title(title)
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle(f"{results.name}: per-worker distribution")
+    return save_figure(fig, path)
+
+
+def _latency_by_worker(results: RoutingRun, df: pd.DataFrame, path: Path) -> Path:
+    fig, (ax,) = new_figure(1, 1, (7, 4))
+    ok = df[df["success"].astype(bool)]
+    for wid, grp in ok.groupby("worker_id"):
+        _cdf(ax, grp["server_latency_ms"], str(wid))
+    _cdf(ax, ok["server_latency_ms"], "all")
+    ax.set_xlabel("server latency (ms)")
+    ax.set_ylabel("CDF")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    ax.set_title(f"{results.name}: latency CDF by worker")
+    return save_figure(fig, path)
+
+
+def plot_routing_results(results: RoutingRun, out_dir: Path) -> list[Path]:
+    """Up to three PNGs for one routing run: ``worker_distribution.png`` (requests, cache hit rate and
+    P99 latency per worker), ``latency_cdf.png`` (by worker) and ``queue_depth.png`` (per-worker
+    running and queued requests over time, when server samples exist)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     table = results.per_worker if results.per_worker is not None else pd.DataFrame()
     if not table.empty:
-        fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-        for ax, col, title in zip(
-            axes,
-            ("requests", "cache_hit_rate", "p99_latency_ms"),
-            ("requests per worker", "cache hit rate", "P99 latency (ms)"),
-            strict=True,
-        ):
-            ax.bar(table["worker_id"].astype(str), table[col].astype(float))
-            ax.set_title(title)
-            ax.tick_params(axis="x", rotation=30)
-        fig.suptitle(f"{results.name}: per-worker distribution")
-        fig.tight_layout()
-        paths.append(out_dir / "worker_distribution.png")
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
-    df = results.requests
-    if not df.empty:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ok = df[df["success"].astype(bool)]
-        for wid, grp in ok.groupby("worker_id"):
-            _cdf(ax, grp["server_latency_ms"], str(wid))
-        _cdf(ax, ok["server_latency_ms"], "all")
-        ax.set_xlabel("server latency (ms)")
-        ax.set_ylabel("CDF")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-        ax.set_title(f"{results.name}: latency CDF by worker")
-        fig.tight_layout()
-        paths.append(out_dir / "latency_cdf.png")
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
-    fig, ax = plt.subplots(figsize=(9, 4))
+        paths.append(_worker_distribution(results, table, out_dir / "worker_distribution.png"))
+    if not results.requests.empty:
+        paths.append(_latency_by_worker(results, results.requests, out_dir / "latency_cdf.png"))
+    fig, (ax,) = new_figure(1, 1, (9, 4))
     if _queue_depth(ax, results.timeseries, f"{results.name}: per-worker queue depth"):
-        fig.tight_layout()
-        paths.append(out_dir / "queue_depth.png")
-        fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+        paths.append(save_figure(fig, out_dir / "queue_depth.png"))
     return paths
 
 
-def plot_policy_comparison(results: Mapping[str, RunResults], out_dir: Path) -> list[Path]:
-    """PNGs comparing policies: latency/TTFT CDFs per policy and per-worker request share per policy."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+def _policy_cdfs(results: Mapping[str, RoutingRun], path: Path) -> Path:
+    fig, axes = new_figure(1, 2, (12, 4))
     for policy, res in results.items():
         ok = res.requests[res.requests["success"].astype(bool)] if not res.requests.empty else res.requests
         if not ok.empty:
@@ -103,11 +111,11 @@ def plot_policy_comparison(results: Mapping[str, RunResults], out_dir: Path) -> 
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.suptitle("latency by routing policy")
-    fig.tight_layout()
-    paths = [out_dir / "policy_latency_cdf.png"]
-    fig.savefig(paths[0], dpi=100)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    return save_figure(fig, path)
+
+
+def _policy_distribution(results: Mapping[str, RoutingRun], path: Path) -> Path:
+    fig, axes = new_figure(1, 2, (12, 4))
     names = list(results)
     width = 0.8 / max(1, len(names))
     for k, policy in enumerate(names):
@@ -124,8 +132,14 @@ def plot_policy_comparison(results: Mapping[str, RunResults], out_dir: Path) -> 
     hit = [results[p].summary.get("cache_hit_rate") or 0.0 for p in names]
     axes[1].bar(names, hit)
     axes[1].set_title("cache hit rate")
-    fig.tight_layout()
-    paths.append(out_dir / "policy_distribution.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, path)
+
+
+def plot_policy_comparison(results: Mapping[str, RoutingRun], out_dir: Path) -> list[Path]:
+    """PNGs comparing policies: ``policy_latency_cdf.png`` (latency and TTFT CDFs per policy) and
+    ``policy_distribution.png`` (requests per worker per policy, cache hit rate per policy)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        _policy_cdfs(results, out_dir / "policy_latency_cdf.png"),
+        _policy_distribution(results, out_dir / "policy_distribution.png"),
+    ]

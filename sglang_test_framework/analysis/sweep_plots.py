@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from .plots import new_figure, save_figure
 
 __all__ = ["plot_sweep"]
 
@@ -31,7 +29,7 @@ def plot_sweep(table: pd.DataFrame, keys: Sequence[str], out_dir: Path) -> list[
     """Write ``throughput_latency.png`` and ``latency_percentiles.png``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = new_figure(1, 2, (12, 4.5))
     for label, grp in _curve_groups(table, keys):
         grp = grp.sort_values("output_throughput")
         axes[0].plot(grp["output_throughput"], grp["p99_server_latency"], "o-", label=label)
@@ -44,12 +42,9 @@ def plot_sweep(table: pd.DataFrame, keys: Sequence[str], out_dir: Path) -> list[
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle("throughput vs latency")
-    fig.tight_layout()
-    paths.append(out_dir / "throughput_latency.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, out_dir / "throughput_latency.png"))
 
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 4.5))
+    fig, (ax,) = new_figure(1, 1, (max(6.0, 0.9 * len(table) + 2), 4.5))
     x = np.arange(len(table))
     cols = [c for c in ("p50_server_latency", "p99_server_latency", "p99_ttft") if c in table]
     width = 0.8 / max(1, len(cols))
@@ -60,8 +55,5 @@ def plot_sweep(table: pd.DataFrame, keys: Sequence[str], out_dir: Path) -> list[
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.set_title("latency percentiles per sweep point")
-    fig.tight_layout()
-    paths.append(out_dir / "latency_percentiles.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, out_dir / "latency_percentiles.png"))
     return paths

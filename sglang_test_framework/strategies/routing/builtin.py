@@ -1,140 +1,118 @@
-"""Built-in Python policies: round_robin, random, shortest_queue, power_of_two, cache_aware."""
+"""Built-in load-based policies: ``round_robin``, ``random``, ``shortest_queue``, ``power_of_two``.
+
+``cache_aware`` lives in :mod:`.cache_aware`. Every policy routes only among the workers it is given in
+``server_metrics`` (the proxy passes the healthy, not-yet-tried ones) and is deterministic for a fixed
+seed and input sequence.
+"""
 
 from __future__ import annotations
 
-import itertools
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .base import BaseRoutingPolicy, RoutingRequest, WorkerMetrics
 
-__all__ = ["CacheAwarePolicy", "PowerOfTwoPolicy", "RandomPolicy", "RoundRobinPolicy", "ShortestQueuePolicy"]
+__all__ = ["PowerOfTwoPolicy", "RandomPolicy", "RoundRobinPolicy", "ShortestQueuePolicy", "worker_load"]
+
+
+def worker_load(metrics: WorkerMetrics, include_worker_queue: bool = True) -> int:
+    """Load of a worker as the load-based policies see it: requests in flight at the proxy, plus the
+    worker's own queued requests (``sglang:num_queue_reqs``) when ``include_worker_queue``."""
+    return metrics.in_flight + metrics.queued if include_worker_queue else metrics.in_flight
 
 
 class RoundRobinPolicy(BaseRoutingPolicy):
-    """Healthy workers in turn."""
+    """Workers in turn: a counter modulo the available workers (like sglang-router's round_robin).
 
-    def __init__(self, workers: list[str]) -> None:
+    Args:
+        workers: Worker ids in routing order.
+    """
+
+    def __init__(self, workers: Sequence[str]) -> None:
         super().__init__(workers)
-        self._counter = itertools.count()
+        self._counter = 0
 
     def route_request(self, request: RoutingRequest, server_metrics: Mapping[str, WorkerMetrics]) -> str:
-        healthy = [w for w in self.workers if w in server_metrics]
-        return healthy[next(self._counter) % len(healthy)]
+        """The next worker in turn among ``server_metrics``."""
+        candidates = self.candidates(server_metrics)
+        choice = candidates[self._counter % len(candidates)]
+        self._counter += 1
+        return choice
 
 
 class RandomPolicy(BaseRoutingPolicy):
-    """A uniform pick (seeded)."""
+    """A uniform pick among the available workers, from a seeded generator (reproducible runs).
 
-    def __init__(self, workers: list[str], seed: int = 0) -> None:
+    Args:
+        workers: Worker ids.
+        seed: Seed of the policy's own ``random.Random``; None seeds from the OS.
+    """
+
+    def __init__(self, workers: Sequence[str], seed: int | None = 0) -> None:
         super().__init__(workers)
         self._rng = random.Random(seed)
 
     def route_request(self, request: RoutingRequest, server_metrics: Mapping[str, WorkerMetrics]) -> str:
-        return self._rng.choice([w for w in self.workers if w in server_metrics])
+        """A uniformly random worker of ``server_metrics``."""
+        return self._rng.choice(self.candidates(server_metrics))
 
 
 class ShortestQueuePolicy(BaseRoutingPolicy):
-    """Join the shortest queue: fewest requests in flight at the proxy plus queued at the worker; ties
-    are broken round robin so equal workers share load."""
+    """Join the shortest queue: the worker with the least :func:`worker_load`.
 
-    def __init__(self, workers: list[str]) -> None:
+    The proxy's in-flight count is exact at decision time; the worker's queued count is as fresh as
+    the last metrics refresh. Ties rotate: the search starts after the previous pick, so equally
+    loaded workers take turns instead of the first one taking everything.
+
+    Args:
+        workers: Worker ids.
+        include_worker_queue: Add the worker's ``sglang:num_queue_reqs`` to the proxy's in-flight count
+            (counts requests from other clients; those sent by the proxy weigh double while queued).
+    """
+
+    def __init__(self, workers: Sequence[str], include_worker_queue: bool = True) -> None:
         super().__init__(workers)
-        self._tie = itertools.count()
+        self.include_worker_queue = include_worker_queue
+        self._start = 0
 
     def route_request(self, request: RoutingRequest, server_metrics: Mapping[str, WorkerMetrics]) -> str:
-        healthy = [w for w in self.workers if w in server_metrics]
-        best = min(server_metrics[w].in_flight + server_metrics[w].queued for w in healthy)
-        ties = [w for w in healthy if server_metrics[w].in_flight + server_metrics[w].queued == best]
-        return ties[next(self._tie) % len(ties)]
+        """The least-loaded worker; the first one after the previous pick among equals."""
+        candidates = self.candidates(server_metrics)
+        count = len(candidates)
+        best_index, best_load = -1, 0
+        for step in range(count):
+            index = (self._start + step) % count
+            load = worker_load(server_metrics[candidates[index]], self.include_worker_queue)
+            if best_index < 0 or load < best_load:
+                best_index, best_load = index, load
+        self._start = best_index + 1
+        return candidates[best_index]
 
 
 class PowerOfTwoPolicy(BaseRoutingPolicy):
-    """Two random healthy workers; the one with fewer requests in flight."""
+    """Power of two choices: two distinct random workers, the one with the lower :func:`worker_load`
+    (the first drawn on a tie). With one worker available, that worker.
 
-    def __init__(self, workers: list[str], seed: int = 0) -> None:
+    sglang-router's power_of_two compares token loads polled from ``/get_load`` every 30 s; this one
+    compares live request counts (see docs/routing-policies.md).
+
+    Args:
+        workers: Worker ids.
+        seed: Seed of the policy's own ``random.Random``; None seeds from the OS.
+        include_worker_queue: As for :class:`ShortestQueuePolicy`.
+    """
+
+    def __init__(self, workers: Sequence[str], seed: int | None = 0, include_worker_queue: bool = True) -> None:
         super().__init__(workers)
+        self.include_worker_queue = include_worker_queue
         self._rng = random.Random(seed)
 
     def route_request(self, request: RoutingRequest, server_metrics: Mapping[str, WorkerMetrics]) -> str:
-        healthy = [w for w in self.workers if w in server_metrics]
-        if len(healthy) == 1:
-            return healthy[0]
-        a, b = self._rng.sample(healthy, 2)
-        return a if server_metrics[a].queue_depth <= server_metrics[b].queue_depth else b
-
-
-class _CharTree:
-    """Approximate prefix tree of routed text for one worker (a set of fixed-size prefix chunks)."""
-
-    CHUNK = 32
-
-    def __init__(self) -> None:
-        self.prefixes: dict[str, int] = {}  # prefix → last use
-        self.chars = 0
-
-    def match(self, text: str) -> int:
-        best, step = 0, self.CHUNK
-        for end in range(step, len(text) + 1, step):
-            if text[:end] not in self.prefixes:
-                break
-            best = end
-        return best
-
-    def insert(self, text: str, tick: int) -> None:
-        for end in range(self.CHUNK, len(text) + 1, self.CHUNK):
-            key = text[:end]
-            if key not in self.prefixes:
-                self.chars += self.CHUNK
-            self.prefixes[key] = tick
-
-    def evict_to(self, max_chars: int) -> None:
-        if self.chars <= max_chars:
-            return
-        for key, _ in sorted(self.prefixes.items(), key=lambda kv: kv[1]):
-            del self.prefixes[key]
-            self.chars -= self.CHUNK
-            if self.chars <= max_chars:
-                return
-
-
-class CacheAwarePolicy(BaseRoutingPolicy):
-    """A Python approximation of sglang-router's cache_aware policy: if loads are imbalanced
-    (max − min > balance_abs_threshold and max > min × balance_rel_threshold) route to the least
-    loaded; else to the worker whose routed-text tree matches the longest prefix when the match ratio
-    exceeds cache_threshold, otherwise to the least loaded. Load = requests in flight at the proxy."""
-
-    def __init__(
-        self,
-        workers: list[str],
-        cache_threshold: float = 0.3,
-        balance_abs_threshold: int = 64,
-        balance_rel_threshold: float = 1.5,
-        max_tree_size: int = 2**24,
-    ) -> None:
-        super().__init__(workers)
-        self.cache_threshold = cache_threshold
-        self.balance_abs_threshold = balance_abs_threshold
-        self.balance_rel_threshold = balance_rel_threshold
-        self.max_tree_size = max_tree_size
-        self.trees = {w: _CharTree() for w in workers}
-        self._tick = itertools.count()
-
-    def route_request(self, request: RoutingRequest, server_metrics: Mapping[str, WorkerMetrics]) -> str:
-        healthy = [w for w in self.workers if w in server_metrics]
-        loads = {w: server_metrics[w].in_flight for w in healthy}
-        least = min(healthy, key=lambda w: loads[w])
-        hi, lo = max(loads.values()), min(loads.values())
-        tick = next(self._tick)
-        if hi - lo > self.balance_abs_threshold and hi > lo * self.balance_rel_threshold:
-            choice = least
-        else:
-            text = request.text
-            matches = {w: self.trees[w].match(text) for w in healthy}
-            best = max(healthy, key=lambda w: matches[w])
-            ratio = matches[best] / len(text) if text else 0.0
-            choice = best if ratio > self.cache_threshold else least
-        tree = self.trees[choice]
-        tree.insert(request.text, tick)
-        tree.evict_to(self.max_tree_size)
-        return choice
+        """The less loaded of two random workers."""
+        candidates = self.candidates(server_metrics)
+        if len(candidates) == 1:
+            return candidates[0]
+        first, second = self._rng.sample(candidates, 2)
+        first_load = worker_load(server_metrics[first], self.include_worker_queue)
+        second_load = worker_load(server_metrics[second], self.include_worker_queue)
+        return first if first_load <= second_load else second

@@ -1,18 +1,33 @@
-"""RoutingFactory: policies by name (built-ins plus user-registered ones)."""
+"""RoutingFactory: routing policies by name — the built-ins plus any the user registers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ...errors import ConfigError
 from .base import BaseRoutingPolicy
-from .builtin import CacheAwarePolicy, PowerOfTwoPolicy, RandomPolicy, RoundRobinPolicy, ShortestQueuePolicy
+from .builtin import PowerOfTwoPolicy, RandomPolicy, RoundRobinPolicy, ShortestQueuePolicy
+from .cache_aware import CacheAwarePolicy
 
-__all__ = ["RoutingFactory"]
+__all__ = ["InvalidPolicyError", "RoutingFactory", "UnknownPolicyError"]
+
+
+class UnknownPolicyError(ConfigError, ValueError):
+    """No policy is registered under the requested name (the message lists the registered ones)."""
+
+
+class InvalidPolicyError(ConfigError, TypeError):
+    """A registration was refused: the class is not a BaseRoutingPolicy subclass or the name is empty."""
 
 
 class RoutingFactory:
-    """Registry of policy classes. The registry is a class attribute: registering a policy makes it
-    available to every RoutingTest in this process (that is the point of registering)."""
+    """Registry of routing policy classes, keyed by the name ``RoutingConfig.routing_policy`` uses.
+
+    The registry is the class attribute ``_registry`` (the package's one piece of process-wide mutable
+    state, on purpose): registering a policy makes it available to every RoutingTest in the process.
+    Built-ins: ``round_robin``, ``random``, ``shortest_queue``, ``power_of_two``, ``cache_aware``.
+    """
 
     _registry: ClassVar[dict[str, type[BaseRoutingPolicy]]] = {
         "round_robin": RoundRobinPolicy,
@@ -24,26 +39,64 @@ class RoutingFactory:
 
     @classmethod
     def register(cls, name: str, policy_cls: type[BaseRoutingPolicy]) -> None:
-        """Make ``policy_cls`` available as ``routing_policy=name``."""
+        """Make ``policy_cls`` available as ``routing_policy=name``; re-registering a name replaces it.
+
+        Args:
+            name: Policy name (surrounding whitespace is stripped).
+            policy_cls: A subclass of :class:`BaseRoutingPolicy` (the class, not an instance).
+
+        Raises:
+            InvalidPolicyError: ``name`` is empty or ``policy_cls`` is not a BaseRoutingPolicy subclass.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidPolicyError(
+                f"RoutingFactory.register: the policy name must be a non-empty string, got {name!r}"
+            )
         if not (isinstance(policy_cls, type) and issubclass(policy_cls, BaseRoutingPolicy)):
-            raise TypeError(f"RoutingFactory.register({name!r}, ...): the class must subclass BaseRoutingPolicy")
-        if not name or not name.strip():
-            raise ValueError("RoutingFactory.register: give a non-empty policy name")
-        cls._registry[name] = policy_cls
+            raise InvalidPolicyError(
+                f"RoutingFactory.register({name!r}, {policy_cls!r}): pass a subclass of "
+                "sglang_test_framework.strategies.routing.base.BaseRoutingPolicy (the class itself, not an instance)"
+            )
+        cls._registry[name.strip()] = policy_cls
 
     @classmethod
     def available(cls) -> list[str]:
-        """Registered policy names."""
+        """Registered policy names, sorted."""
         return sorted(cls._registry)
 
     @classmethod
-    def create(cls, name: str, workers: list[str], **kwargs: Any) -> BaseRoutingPolicy:
-        """An instance of the policy registered as ``name``."""
+    def get(cls, name: str) -> type[BaseRoutingPolicy]:
+        """The class registered as ``name``.
+
+        Raises:
+            UnknownPolicyError: Nothing is registered under ``name``.
+        """
         try:
-            policy_cls = cls._registry[name]
+            return cls._registry[name.strip()]
         except KeyError:
-            raise ValueError(
+            raise UnknownPolicyError(
                 f"unknown routing policy {name!r}; available: {', '.join(cls.available())} "
-                "(register your own with RoutingFactory.register)"
+                "(register your own with RoutingFactory.register(name, cls))"
             ) from None
-        return policy_cls(workers, **kwargs)
+
+    @classmethod
+    def create(cls, name: str, workers: Sequence[str], **kwargs: Any) -> BaseRoutingPolicy:
+        """A new instance of the policy registered as ``name``.
+
+        Args:
+            name: Registered policy name.
+            workers: Worker ids passed to the policy's constructor.
+            **kwargs: Policy-specific options, e.g. ``seed`` for random / power_of_two or
+                ``cache_threshold`` for cache_aware.
+
+        Raises:
+            UnknownPolicyError: Nothing is registered under ``name``.
+            InvalidPolicyError: The policy does not accept one of ``kwargs``.
+        """
+        policy_cls = cls.get(name)
+        try:
+            return policy_cls(list(workers), **kwargs)
+        except TypeError as exc:
+            if kwargs:
+                raise InvalidPolicyError(f"routing policy {name!r} ({policy_cls.__name__}): {exc}") from exc
+            raise
