@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sglang_test_framework.config.node_config import NodeConfig
-from sglang_test_framework.tests.node_test import NodeTest
+from sglang_test_framework.scenarios.node import NodeTest
 
 
 def cpu_s() -> float:

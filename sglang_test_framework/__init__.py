@@ -20,15 +20,15 @@ from .load.request_generator import RequestGenerator
 from .metrics.collector import MetricsCollector
 from .records import Request, RequestRecord
 from .results import RunResults
+from .scenarios.node import NodeTest
+from .scenarios.routing import RoutingTest
+from .scenarios.slo_search import find_max_rate
+from .scenarios.soak import run_soak
+from .scenarios.sweep import run_sweep
 from .servers.manager import ServerManager
 from .servers.server import SGLangServer
 from .strategies.routing.base import BaseRoutingPolicy, RoutingRequest, WorkerMetrics
 from .strategies.routing.factory import RoutingFactory
-from .tests.node_test import NodeTest
-from .tests.routing_test import RoutingTest
-from .tests.slo_search import find_max_rate
-from .tests.soak import run_soak
-from .tests.sweep import run_sweep
 
 __version__ = "0.1.0"
 

@@ -81,7 +81,7 @@ def _sim_defaults(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_node(args: argparse.Namespace) -> int:
-    from .tests.node_test import NodeTest
+    from .scenarios.node import NodeTest
 
     config = build_config(NodeConfig, args, _sim_defaults(args))
     if args.quiet:
@@ -103,7 +103,7 @@ def _routing_parser(sub: Any) -> None:
 
 
 def _run_routing(args: argparse.Namespace) -> int:
-    from .tests.routing_test import RoutingTest
+    from .scenarios.routing import RoutingTest
 
     router_values = collect_model_values(args, RouterConfig, prefix="router_")
     defaults = _sim_defaults(args)
@@ -170,7 +170,7 @@ def _sweep_parser(sub: Any) -> None:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from .config.sweep_config import SweepConfig
-    from .tests.sweep import run_sweep
+    from .scenarios.sweep import run_sweep
 
     base = build_config(NodeConfig, args, _sim_defaults(args))
     grid = _parse_grid(args.grid)
@@ -228,13 +228,13 @@ def _soak_parser(sub: Any) -> None:
 
 
 def _run_soak(args: argparse.Namespace) -> int:
-    from .tests.soak import run_soak
+    from .scenarios.soak import run_soak
 
     config = build_config(NodeConfig, args, _sim_defaults(args))
     if args.quiet:
         config.progress = False
     soak = run_soak(config, args.duration_s)
-    from .tests.node_test import NodeTest
+    from .scenarios.node import NodeTest
 
     NodeTest(config).analyze_results(soak.results)
     print(soak.to_text())
@@ -262,7 +262,7 @@ def _slo_parser(sub: Any) -> None:
 def _run_slo(args: argparse.Namespace) -> int:
     import json
 
-    from .tests.slo_search import find_max_rate
+    from .scenarios.slo_search import find_max_rate
 
     slos: dict[str, float] = {}
     for item in args.goodput:

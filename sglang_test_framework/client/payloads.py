@@ -7,17 +7,7 @@ from typing import Any
 
 from ..records import Request
 
-__all__ = ["ChunkInfo", "build_payload", "extract_chunk", "path_for"]
-
-_PATHS = {"sglang": "/generate", "openai": "/v1/completions", "openai-chat": "/v1/chat/completions"}
-
-
-def path_for(api_type: str) -> str:
-    """Endpoint path of an API type."""
-    try:
-        return _PATHS[api_type]
-    except KeyError:
-        raise ValueError(f"api_type {api_type!r}: use one of {', '.join(_PATHS)}") from None
+__all__ = ["ChunkInfo", "build_payload", "extract_chunk"]
 
 
 def build_payload(

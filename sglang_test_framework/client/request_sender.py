@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from ..http_api import auth_headers
 from ..records import Request, RequestRecord
 from .payloads import ChunkInfo, build_payload, extract_chunk
 from .sse import SSEParser
@@ -84,9 +85,7 @@ class RequestSender:
         self.ignore_eos = ignore_eos
         self.extra = dict(extra_request_body or {})
         self.record_output_text = record_output_text
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._headers = {"Content-Type": "application/json", **(headers or {}), **auth_headers(api_key)}
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> RequestSender:

@@ -16,6 +16,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..errors import FrameworkError
+from ..http_api import auth_headers
 
 __all__ = [
     "CONSTANT_LABELS",
@@ -140,13 +141,9 @@ def process_rss_bytes(pid: int) -> float | None:
     return float(total)
 
 
-def _auth(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
 async def _get_text(session: aiohttp.ClientSession, url: str, api_key: str | None, timeout_s: float) -> str:
     timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with session.get(url, headers=_auth(api_key), timeout=timeout) as resp:
+    async with session.get(url, headers=auth_headers(api_key), timeout=timeout) as resp:
         text = await resp.text()
         if resp.status != 200:
             raise ValueError(f"HTTP {resp.status} from {url}: {text[:200]}")

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ..config.router_config import RouterConfig
 from ..config.server_config import ServerConfig
 from ..errors import ServerLaunchError
+from ..http_api import auth_headers
 from .argv import server_argv, server_env
 from .process import ManagedProcess
 from .readiness import port_is_free, probe_ok, wait_until_ready
@@ -41,10 +42,6 @@ def _stop_live_managers() -> None:
 
 
 atexit.register(_stop_live_managers)
-
-
-def _auth_headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 class ServerManager:
@@ -111,7 +108,7 @@ class ServerManager:
         return server
 
     async def _wait_ready(self, server: SGLangServer) -> None:
-        headers = _auth_headers(server.config.api_key)
+        headers = auth_headers(server.config.api_key)
         url = f"{server.base_url}/health_generate"
 
         async def probe(session: Any) -> bool:
@@ -215,7 +212,7 @@ class ServerManager:
 
     # ----------------------------------------------------------------------------- info
     def _fetch_text(self, server: SGLangServer, path: str) -> str:
-        req = urllib.request.Request(server.base_url + path, headers=_auth_headers(server.config.api_key))
+        req = urllib.request.Request(server.base_url + path, headers=auth_headers(server.config.api_key))
         with urllib.request.urlopen(req, timeout=10) as resp:
             return str(resp.read().decode())
 

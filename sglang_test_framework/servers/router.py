@@ -16,6 +16,7 @@ import aiohttp
 from ..config.router_config import RouterConfig
 from ..config.routing_config import REAL_ROUTER_POLICIES
 from ..errors import RouterError, ServerLaunchError
+from ..http_api import auth_headers
 from .argv import router_argv
 from .process import ManagedProcess
 from .readiness import wait_until_ready
@@ -24,17 +25,13 @@ from .server import RouterHandle
 __all__ = ["REAL_ROUTER_POLICIES", "fetch_router_workers", "start_router"]
 
 
-def _auth(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
 async def fetch_router_workers(
     session: aiohttp.ClientSession, base_url: str, api_key: str | None = None
 ) -> list[dict[str, Any]]:
     """The router's ``GET /workers`` list ([] when it cannot be read)."""
     try:
         async with session.get(
-            f"{base_url}/workers", headers=_auth(api_key), timeout=aiohttp.ClientTimeout(total=10)
+            f"{base_url}/workers", headers=auth_headers(api_key), timeout=aiohttp.ClientTimeout(total=10)
         ) as resp:
             if resp.status != 200:
                 return []

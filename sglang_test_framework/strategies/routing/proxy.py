@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from ...http_api import API_PATHS, auth_headers
 from .base import BaseRoutingPolicy, RoutingRequest, WorkerMetrics
 
 __all__ = ["RoutingProxy", "routing_text"]
@@ -119,7 +120,7 @@ class RoutingProxy:
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None, sock_connect=5)
         )
         app = web.Application(client_max_size=64 * 2**20)
-        for path in ("/generate", "/v1/completions", "/v1/chat/completions"):
+        for path in API_PATHS.values():
             app.router.add_post(path, self._route)
         app.router.add_get("/health", lambda _r: self._ok())
         app.router.add_get("/readiness", self._readiness)
@@ -156,7 +157,7 @@ class RoutingProxy:
     # ------------------------------------------------------------------ metrics refresh
     async def _refresh_one(self, w: _Worker) -> None:
         assert self._session is not None
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers = auth_headers(self.api_key)
         try:
             async with self._session.get(
                 f"{w.url}/metrics", headers=headers, timeout=aiohttp.ClientTimeout(total=2)

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from sglang_test_framework.config.node_config import NodeConfig
-from sglang_test_framework.tests import node_test
-from sglang_test_framework.tests.node_test import NodeTest
+from sglang_test_framework.scenarios import node as node_scenario
+from sglang_test_framework.scenarios.node import NodeTest
 
 
 def _procs_with(marker: str) -> list[psutil.Process]:
@@ -76,7 +76,7 @@ def test_no_process_left_after_an_exception_inside_the_run(tmp_path: Path, monke
         assert _procs_with(marker), "the server should be running when the run fails"
         raise RuntimeError("boom inside the run")
 
-    monkeypatch.setattr(node_test, "execute_workload", boom)
+    monkeypatch.setattr(node_scenario, "execute_workload", boom)
     with pytest.raises(RuntimeError, match="boom inside the run"):
         NodeTest(_config(tmp_path, marker)).run()
     assert _wait_gone(marker) == []
@@ -88,7 +88,7 @@ def test_no_process_left_after_a_signal(tmp_path: Path, sig: signal.Signals) -> 
     out = tmp_path / "out"
     script = textwrap.dedent(f"""
         from sglang_test_framework.config.node_config import NodeConfig
-        from sglang_test_framework.tests.node_test import NodeTest
+        from sglang_test_framework.scenarios.node import NodeTest
         cfg = NodeConfig(model_path="meta-llama/Meta-Llama-3-8B-Instruct", backend="sim", port=0,
                          server_id="{marker}", dataset_name="random", random_input_len=64,
                          random_output_len=400, num_prompts=100000, request_rate=20.0, warmup_requests=1,

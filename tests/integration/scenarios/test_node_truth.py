@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sglang_test_framework.config.node_config import NodeConfig
-from sglang_test_framework.tests.node_test import NodeTest
+from sglang_test_framework.scenarios.node import NodeTest
 
 
 @pytest.mark.parametrize("api_type", ["sglang", "openai-chat"])

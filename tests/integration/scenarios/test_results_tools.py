@@ -12,8 +12,8 @@ import pandas as pd
 
 from sglang_test_framework.cli import main as cli_main
 from sglang_test_framework.config.node_config import NodeConfig
-from sglang_test_framework.tests.node_test import NodeTest
-from sglang_test_framework.tests.slo_search import find_max_rate
+from sglang_test_framework.scenarios.node import NodeTest
+from sglang_test_framework.scenarios.slo_search import find_max_rate
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 SMALL = [

@@ -11,7 +11,7 @@ import pandas as pd
 
 from sglang_test_framework.cli import main as cli_main
 from sglang_test_framework.config.routing_config import RoutingConfig
-from sglang_test_framework.tests.routing_test import RoutingTest
+from sglang_test_framework.scenarios.routing import RoutingTest
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..config.sweep_config import SweepConfig, safe_name
 from ..errors import FrameworkError
-from .node_test import NodeTest
+from .node import NodeTest
 
 __all__ = ["SweepResult", "run_sweep"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..config.node_config import NodeConfig
 from ..metrics.trends import MemoryTrend, memory_trends
 from ..results import RunResults
-from .node_test import NodeTest
+from .node import NodeTest
 
 __all__ = ["SoakResult", "run_soak"]
 

@@ -17,7 +17,7 @@ from ..results import RunResults
 from .signals import terminate_as_interrupt
 
 if TYPE_CHECKING:
-    from .routing_test import RoutingTest
+    from .routing import RoutingTest
 
 __all__ = ["COMPARISON_COLUMNS", "PolicyComparison", "compare_policies"]
 

@@ -20,6 +20,7 @@ import yaml
 
 from ..client.request_sender import RequestSender
 from ..config.workload import WorkloadConfig
+from ..http_api import api_url, auth_headers
 from ..load.dispatch import DispatchStats, dispatch
 from ..metrics.collector import MetricsCollector
 from ..metrics.prometheus import ScrapeTarget
@@ -29,8 +30,6 @@ from .progress import ProgressReporter
 __all__ = ["LoadTarget", "WorkloadRun", "execute_workload", "write_run_files"]
 
 logger = logging.getLogger(__name__)
-
-_API_PATHS = {"sglang": "/generate", "openai": "/v1/completions", "openai-chat": "/v1/chat/completions"}
 
 
 @dataclass
@@ -56,11 +55,6 @@ class WorkloadRun:
     interrupted: bool = False
 
 
-def api_url(base_url: str, api_type: str) -> str:
-    """Full endpoint URL for an API type."""
-    return base_url.rstrip("/") + _API_PATHS[api_type]
-
-
 def _warmup_requests(requests: Sequence[Request], count: int) -> list[Request]:
     if not requests or count <= 0:
         return []
@@ -79,7 +73,7 @@ def _warmup_requests(requests: Sequence[Request], count: int) -> list[Request]:
 
 
 async def _flush(session: aiohttp.ClientSession, url: str, api_key: str | None) -> None:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     try:
         async with session.post(
             f"{url.rstrip('/')}/flush_cache?timeout=60", headers=headers, timeout=aiohttp.ClientTimeout(total=90)

@@ -1,0 +1,258 @@
+"""RoutingTest: N workers behind the real sglang-router or our Python router, one seeded workload,
+per-worker attribution; ``RoutingTest.compare`` runs the same workload once per policy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config.routing_config import RoutingConfig
+from ..load.request_generator import RequestGenerator
+from ..metrics.per_worker import load_imbalance, per_worker_table
+from ..metrics.prometheus import ScrapeTarget
+from ..records import Request
+from ..results import RunResults
+from ..servers.manager import ServerManager
+from ..servers.server import SGLangServer
+from ..strategies.routing.factory import RoutingFactory
+from ..strategies.routing.proxy import RoutingProxy
+from .runner import LoadTarget, execute_workload, write_run_files
+from .signals import terminate_as_interrupt
+
+__all__ = ["RouterEndpoint", "RoutingTest"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RouterEndpoint:
+    """Where clients send traffic and what the router exposes for scraping."""
+
+    base_url: str
+    impl: str
+    scrape: ScrapeTarget | None
+    proxy: RoutingProxy | None = None
+
+
+class RoutingTest:
+    """Workers + router + workload. ``results = RoutingTest(config).run()``,
+    ``test.visualize_results(results)``, ``RoutingTest.compare(config, ["cache_aware", "round_robin"])``."""
+
+    def __init__(self, config: RoutingConfig, output_file: str | Path | None = None) -> None:
+        self.config = config
+        self.output_file = Path(output_file) if output_file else None
+
+    # ------------------------------------------------------------------ public API
+    def run(self) -> RunResults:
+        """Run the test (blocking); every process is stopped afterwards, also on Ctrl-C."""
+        with terminate_as_interrupt():
+            return asyncio.run(self.run_async())
+
+    async def run_async(self, requests: Sequence[Request] | None = None) -> RunResults:
+        """The test as a coroutine. ``requests`` lets comparisons reuse one generated workload."""
+        cfg = self.config
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        reqs = list(requests) if requests is not None else RequestGenerator(seed=cfg.seed).generate_requests(cfg)
+        async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
+            workers = await manager.start_servers(cfg.worker_server_configs())
+            async with self._router(manager, workers) as router:
+                return await self._drive(manager, workers, router, reqs)
+
+    def visualize_results(self, results: RunResults) -> list[Path]:
+        """Per-worker distribution bars, latency CDF, per-worker queue depth over time (PNG files)."""
+        from ..analysis.routing_plots import plot_routing_results
+
+        if results.output_dir is None:
+            return []
+        paths = plot_routing_results(results, results.output_dir / "plots")
+        for path in paths:
+            results.files[f"plot_{path.stem}"] = path
+        return paths
+
+    @classmethod
+    def compare(cls, config: RoutingConfig, policies: Sequence[str], output_dir: str | Path | None = None) -> Any:
+        """Run the same seeded workload once per policy (fresh workers per arm, each warmed up and
+        flushed) and return a :class:`~sglang_test_framework.analysis.policy_compare.PolicyComparison`."""
+        from .policy_comparison import compare_policies
+
+        return compare_policies(cls, config, policies, Path(output_dir) if output_dir else None)
+
+    # ------------------------------------------------------------------ internals
+    @contextlib.asynccontextmanager
+    async def _router(self, manager: ServerManager, workers: list[SGLangServer]) -> AsyncIterator[RouterEndpoint]:
+        cfg = self.config
+        if cfg.uses_real_router:
+            handle = await manager.start_router(cfg.router, [w.base_url for w in workers], cfg.routing_policy)
+            scrape = ScrapeTarget(name=handle.router_id, url=handle.metrics_url or "", pid=handle.pid)
+            try:
+                yield RouterEndpoint(handle.base_url, "sglang-router", scrape)
+            finally:
+                manager.stop_router(handle.router_id)
+            return
+        policy = RoutingFactory.create(cfg.routing_policy, [w.server_id for w in workers])
+        proxy = RoutingProxy(
+            {w.server_id: w.base_url for w in workers},
+            policy,
+            host=cfg.router.host,
+            port=cfg.router.port,
+            metrics_interval_s=cfg.router.metrics_interval_s,
+            api_key=cfg.api_key,
+        )
+        await proxy.start()
+        try:
+            yield RouterEndpoint(proxy.url, "python", None, proxy)
+        finally:
+            await proxy.stop()
+
+    async def _inject_failures(
+        self, manager: ServerManager, workers: list[SGLangServer], events: list[dict[str, Any]]
+    ) -> None:
+        """Kill the scheduled workers at their times; an empty list restarts every killed worker."""
+        start = time.monotonic()
+        killed: list[SGLangServer] = []
+        for at_s, indices in sorted(self.config.failure_schedule.items()):
+            await asyncio.sleep(max(0.0, at_s - (time.monotonic() - start)))
+            if not indices:
+                for w in killed:
+                    logger.warning("failure schedule: restarting %s at t=%.1fs", w.server_id, at_s)
+                    await manager.restart_server(w.server_id)
+                    events.append(
+                        {"t_s": round(time.monotonic() - start, 3), "event": "restarted", "worker_id": w.server_id}
+                    )
+                killed = []
+                continue
+            for i in indices:
+                logger.warning("failure schedule: killing %s at t=%.1fs", workers[i].server_id, at_s)
+                await asyncio.to_thread(manager.kill_server, workers[i].server_id)
+                killed.append(workers[i])
+                events.append(
+                    {"t_s": round(time.monotonic() - start, 3), "event": "killed", "worker_id": workers[i].server_id}
+                )
+
+    async def _server_counters(self, manager: ServerManager, workers: list[SGLangServer]) -> dict[str, float]:
+        async def one(w: SGLangServer) -> tuple[str, float]:
+            if not w.is_alive():
+                return w.server_id, float("nan")
+            data = await asyncio.to_thread(manager.get_server_metrics, w.server_id)
+            return w.server_id, float(data["metrics"].get("sglang:num_requests_total", float("nan")))
+
+        return dict(await asyncio.gather(*(one(w) for w in workers)))
+
+    async def _drive(
+        self, manager: ServerManager, workers: list[SGLangServer], router: RouterEndpoint, requests: list[Request]
+    ) -> RunResults:
+        cfg = self.config
+        scrape = [ScrapeTarget(name=w.server_id, url=w.metrics_url, pid=w.pid, api_key=cfg.api_key) for w in workers]
+        if router.scrape is not None:
+            scrape.append(router.scrape)
+        target = LoadTarget(router.base_url, cfg.model_path, cfg.api_key, [w.base_url for w in workers], scrape)
+        events: list[dict[str, Any]] = []
+        counters: dict[str, dict[str, float]] = {}
+        failure_task: asyncio.Task[None] | None = None
+
+        async def on_start() -> None:
+            nonlocal failure_task
+            counters["start"] = await self._server_counters(manager, workers)
+            if cfg.failure_schedule:
+                failure_task = asyncio.create_task(self._inject_failures(manager, workers, events))
+
+        try:
+            run = await execute_workload(
+                cfg,
+                requests,
+                target,
+                cfg.output_dir,
+                flush_after_warmup=cfg.flush_cache_after_warmup,
+                collect_timeseries=cfg.collect_timeseries,
+                timeseries_interval_s=cfg.timeseries_interval_s,
+                progress=cfg.progress,
+                label=cfg.name or cfg.routing_policy,
+                on_start=on_start,
+            )
+        finally:
+            if failure_task is not None:
+                failure_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await failure_task
+        counters["end"] = await self._server_counters(manager, workers)
+        context = self._context(workers, router, events, counters)
+        return self._finish(run.collector, context)
+
+    def _context(
+        self,
+        workers: list[SGLangServer],
+        router: RouterEndpoint,
+        events: list[dict[str, Any]],
+        counters: dict[str, dict[str, float]],
+    ) -> dict[str, Any]:
+        cfg = self.config
+        served = {
+            w: counters["end"].get(w, float("nan")) - counters.get("start", {}).get(w, float("nan"))
+            for w in counters["end"]
+        }
+        ctx: dict[str, Any] = {
+            "name": cfg.name or f"{cfg.routing_policy}",
+            "tag": cfg.name or cfg.routing_policy,
+            "model": cfg.model_path,
+            "backend": cfg.backend,
+            "routing_policy": cfg.routing_policy,
+            "router_impl": router.impl,
+            "router_url": router.base_url,
+            "num_workers": len(workers),
+            "workers": {w.server_id: w.base_url for w in workers},
+            "request_rate": cfg.request_rate,
+            "num_prompts": cfg.num_prompts,
+            "dataset_name": cfg.dataset_name,
+            "max_running_requests": workers[0].server_info.get("max_running_requests", cfg.max_running_requests)
+            if workers
+            else None,
+            "server_requests_served": served,
+            "failure_events": events,
+        }
+        if router.proxy is not None:
+            ctx["router_overhead"] = router.proxy.stats()
+        return ctx
+
+    def _finish(self, collector: Any, context: dict[str, Any]) -> RunResults:
+        cfg = self.config
+        summary = collector.get_metrics()
+        df = collector.to_dataframe()
+        table = per_worker_table(df, list(context["workers"]), context.get("server_requests_served", {}))
+        summary["load_imbalance"] = load_imbalance(table)
+        summary["num_workers"] = context["num_workers"]
+        if "router_overhead" in context:
+            summary["router_decision_us_mean"] = _mean_decision_us(context["router_overhead"])
+        line = {
+            **collector.bench_serving_summary(context),
+            **summary,
+            "context": context,
+            "per_worker": table.to_dict(orient="records"),
+        }
+        config_dump = cfg.model_dump(mode="json")
+        files = write_run_files(cfg.output_dir, config_dump, line, collector, self.output_file)
+        files["per_worker"] = cfg.output_dir / "per_worker.csv"
+        table.to_csv(files["per_worker"], index=False)
+        return RunResults(
+            name=context["name"],
+            kind="routing",
+            summary=summary,
+            requests=df,
+            records=list(collector.records),
+            timeseries=collector.timeseries_dataframe(),
+            config=config_dump,
+            context=context,
+            output_dir=cfg.output_dir,
+            files=files,
+            per_worker=table,
+        )
+
+
+def _mean_decision_us(stats: Any) -> float | None:
+    values = [float(s.get("mean_decision_us", 0.0)) for s in stats.values()] if isinstance(stats, dict) else []
+    return sum(values) / len(values) if values else None
