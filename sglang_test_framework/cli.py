@@ -19,7 +19,7 @@ from .config.base import format_validation_error, load_yaml_mapping
 from .config.node_config import NodeConfig
 from .config.router_config import RouterConfig
 from .config.routing_config import RoutingConfig
-from .errors import ConfigError, FrameworkError
+from .errors import ConfigError, DatasetError, FrameworkError, RunInterrupted
 
 __all__ = ["main"]
 
@@ -87,9 +87,9 @@ def _run_node(args: argparse.Namespace) -> int:
     if args.quiet:
         config.progress = False
     test = NodeTest(config, output_file=args.output_file)
-    results = test.run()
+    results = _run_reporting_partial(test.run, test.analyze_results)
     test.analyze_results(results)
-    return 0 if results.summary.get("completed", 0) > 0 else 1
+    return _exit_code(results.summary, expected_failures=False)
 
 
 def _routing_parser(sub: Any) -> None:
@@ -119,13 +119,46 @@ def _run_routing(args: argparse.Namespace) -> int:
         print(f"Comparison: {', '.join(str(p) for p in comparison.files.values())}")
         return 0
     test = RoutingTest(config, output_file=args.output_file)
-    results = test.run()
+    results = _run_reporting_partial(test.run, _print_routing)
+    _print_routing(results)
+    paths = test.visualize_results(results)
+    print(f"Plots: {', '.join(str(p) for p in paths)}")
+    return _exit_code(results.summary, expected_failures=bool(config.failure_schedule))
+
+
+def _print_routing(results: Any) -> None:
     print(results.per_worker.to_string(index=False) if results.per_worker is not None else "")
     for key in ("request_throughput", "cache_hit_rate", "load_imbalance", "p99_server_latency", "failed"):
         print(f"{key}: {results.summary.get(key)}")
-    paths = test.visualize_results(results)
-    print(f"Results: {results.output_dir}  Plots: {', '.join(str(p) for p in paths)}")
-    return 0 if results.summary.get("completed", 0) > 0 else 1
+    print(f"Results: {results.output_dir}")
+
+
+def _run_reporting_partial(run: Callable[[], Any], report: Callable[[Any], object]) -> Any:
+    """Run a scenario; if a signal stops it, print the partial report and re-raise."""
+    try:
+        return run()
+    except RunInterrupted as exc:
+        if exc.results is not None:
+            report(exc.results)
+        raise
+
+
+def _exit_code(summary: dict[str, Any], expected_failures: bool) -> int:
+    """0 when every request succeeded and no server died; 1 otherwise, with the reason on stderr.
+
+    Failed requests are expected (and do not fail the command) when the run injected failures itself.
+    """
+    problems: list[str] = []
+    for exit_ in summary.get("server_exits") or []:
+        problems.append(f"{exit_['name']} exited during the run with code {exit_['exit_code']}")
+    failed = int(summary.get("failed") or 0)
+    if failed and not expected_failures:
+        problems.append(f"{failed} of {summary.get('total_requests')} requests failed {summary.get('errors_by_type')}")
+    if not summary.get("completed"):
+        problems.append("no request completed")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
@@ -316,15 +349,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FrameworkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except RunInterrupted as exc:
+        print(
+            f"{exc}: every process we started was stopped; the partial results (status 'interrupted') and every "
+            "record measured so far are in the output directory",
+            file=sys.stderr,
+        )
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: processes stopped; records measured so far are in the output directory", file=sys.stderr)
+        print("interrupted: every process we started was stopped", file=sys.stderr)
         return 130
+    except (ConfigError, DatasetError, ValidationError, ValueError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (FrameworkError, OSError, RuntimeError) as exc:
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        print(f"error: {_one_line(exc)} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (pydantic's multi-line messages folded)."""
+    if isinstance(exc, ValidationError):
+        return format_validation_error(exc, "config")
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, FrameworkError) else f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":

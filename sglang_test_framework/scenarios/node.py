@@ -14,13 +14,15 @@ from typing import Any
 from ..analysis.plots import plot_node_results
 from ..analysis.report import format_node_report
 from ..config.node_config import NodeConfig
+from ..errors import RunInterrupted
 from ..load.request_generator import RequestGenerator
 from ..metrics.prometheus import ScrapeTarget
 from ..results import RunResults
-from ..servers.manager import ServerManager
+from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
-from .runner import LoadTarget, execute_workload, write_run_files
-from .signals import terminate_as_interrupt
+from .run_dir import RunStatus
+from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
+from .signals import run_with_signals
 
 __all__ = ["NodeTest"]
 
@@ -62,50 +64,64 @@ class NodeTest:
     def __init__(self, config: NodeConfig, output_file: str | Path | None = None) -> None:
         self.config = config
         self.output_file = Path(output_file) if output_file else None
+        self.partial_results: RunResults | None = None
+        """After an interrupted or failed run: what was measured until then (also on disk)."""
 
     def run(self) -> RunResults:
-        """Run the test (blocking). Ctrl-C stops it cleanly; servers are always stopped."""
-        with terminate_as_interrupt():
-            return asyncio.run(self.run_async())
+        """Run the test (blocking). SIGINT/SIGTERM stop it cleanly and raise :class:`RunInterrupted`
+        carrying the partial results; a second signal kills every process at once."""
+        try:
+            return run_with_signals(self.run_async(), escalate=kill_all_processes)
+        except RunInterrupted as exc:
+            exc.results = self.partial_results
+            raise
 
     async def run_async(self) -> RunResults:
         """The test as a coroutine (for callers that already run an event loop)."""
         cfg = self.config
-        out = cfg.output_dir
-        out.mkdir(parents=True, exist_ok=True)
         requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
-        async with ServerManager(log_dir=out / "server_logs") as manager:
-            server = await manager.start_server(cfg.to_server_config())
-            scrape = (
-                [ScrapeTarget(name=server.server_id, url=server.metrics_url, pid=server.pid, api_key=cfg.api_key)]
-                if cfg.enable_metrics
-                else []
-            )
-            target = LoadTarget(
-                server.base_url, cfg.served_model_name or cfg.model_path, cfg.api_key, [server.base_url], scrape
-            )
-            run = await execute_workload(
-                cfg,
-                requests,
-                target,
-                out,
-                flush_after_warmup=cfg.flush_cache_after_warmup,
-                collect_timeseries=cfg.collect_timeseries,
-                timeseries_interval_s=cfg.timeseries_interval_s,
-                progress=cfg.progress,
-                label=cfg.name or "node test",
-            )
-            context = _context(cfg, server)
-        return self._finish(run.collector, context)
+        run = ScenarioRun.start("node", cfg.output_dir, cfg.model_dump(mode="json"))
+        context: dict[str, Any] = {"name": cfg.name or f"node-{cfg.backend}", "backend": cfg.backend}
+        try:
+            async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
+                server = await manager.start_server(cfg.to_server_config())
+                context = _context(cfg, server)
+                scrape = (
+                    [ScrapeTarget(name=server.server_id, url=server.metrics_url, pid=server.pid, api_key=cfg.api_key)]
+                    if cfg.enable_metrics
+                    else []
+                )
+                target = LoadTarget(
+                    server.base_url, cfg.served_model_name or cfg.model_path, cfg.api_key, [server.base_url], scrape
+                )
+                options = ExecutionOptions(
+                    flush_after_warmup=cfg.flush_cache_after_warmup,
+                    collect_timeseries=cfg.collect_timeseries,
+                    timeseries_interval_s=cfg.timeseries_interval_s,
+                    progress=cfg.progress,
+                    label=cfg.name or "node test",
+                )
+                await execute_workload(cfg, requests, target, run, options, watch=manager.unexpected_exits)
+        except asyncio.CancelledError:
+            self.partial_results = self._finish(run, context, "interrupted")
+            raise
+        except Exception as exc:
+            self.partial_results = self._finish(run, context, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        return self._finish(run, context, "completed")
 
-    def _finish(self, collector: Any, context: dict[str, Any]) -> RunResults:
+    def _finish(
+        self, run: ScenarioRun, context: dict[str, Any], status: RunStatus, error: str | None = None
+    ) -> RunResults:
         cfg = self.config
+        collector = run.collector
         summary = collector.get_metrics()
         summary["max_server_queue_depth"] = _max_series(collector.timeseries_dataframe(), "sglang:num_queue_reqs")
         summary["max_server_running"] = _max_series(collector.timeseries_dataframe(), "sglang:num_running_reqs")
+        summary["status"] = status
+        summary["server_exits"] = [e.to_dict() for e in run.server_exits]
         line = {**collector.bench_serving_summary(context), **summary, "context": context}
-        config_dump = cfg.model_dump(mode="json")
-        files = write_run_files(cfg.output_dir, config_dump, line, collector, self.output_file)
+        files = run.write_results(line, status, self.output_file, error)
         return RunResults(
             name=context["name"],
             kind="node",
@@ -113,7 +129,7 @@ class NodeTest:
             requests=collector.to_dataframe(),
             records=list(collector.records),
             timeseries=collector.timeseries_dataframe(),
-            config=config_dump,
+            config=cfg.model_dump(mode="json"),
             context=context,
             output_dir=cfg.output_dir,
             files=files,

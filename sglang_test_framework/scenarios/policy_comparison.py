@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..config.routing_config import RoutingConfig
+from ..fileio import write_text_atomic
 from ..load.request_generator import RequestGenerator
 from ..results import RunResults
-from .signals import terminate_as_interrupt
+from ..servers.manager import kill_all_processes
+from .signals import run_with_signals
 
 if TYPE_CHECKING:
     from .routing import RoutingTest
@@ -87,14 +88,12 @@ def compare_policies(
         raise ValueError("policies: give at least one policy name")
     base_dir = output_dir or config.output_dir
     base_dir.mkdir(parents=True, exist_ok=True)
-    with terminate_as_interrupt():
-        results = asyncio.run(_run_arms(test_cls, config, policies, base_dir))
+    results = run_with_signals(_run_arms(test_cls, config, policies, base_dir), escalate=kill_all_processes)
     table = comparison_table(results)
     comp = PolicyComparison(table, results, base_dir)
     comp.files["csv"] = base_dir / "comparison.csv"
     table.to_csv(comp.files["csv"])
-    comp.files["text"] = base_dir / "comparison.txt"
-    comp.files["text"].write_text(comp.to_text() + "\n")
+    comp.files["text"] = write_text_atomic(base_dir / "comparison.txt", comp.to_text() + "\n")
     if config.write_plots:
         for path in plot_policy_comparison(results, base_dir / "plots"):
             comp.files[f"plot_{path.stem}"] = path

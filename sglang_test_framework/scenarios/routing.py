@@ -13,17 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from ..config.routing_config import RoutingConfig
+from ..errors import RunInterrupted
+from ..fileio import write_text_atomic
 from ..load.request_generator import RequestGenerator
 from ..metrics.per_worker import load_imbalance, per_worker_table
 from ..metrics.prometheus import ScrapeTarget
 from ..records import Request
 from ..results import RunResults
-from ..servers.manager import ServerManager
+from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
 from ..strategies.routing.factory import RoutingFactory
 from ..strategies.routing.proxy import RoutingProxy
-from .runner import LoadTarget, execute_workload, write_run_files
-from .signals import terminate_as_interrupt
+from .run_dir import RunStatus
+from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
+from .signals import run_with_signals
 
 __all__ = ["RouterEndpoint", "RoutingTest"]
 
@@ -47,22 +50,37 @@ class RoutingTest:
     def __init__(self, config: RoutingConfig, output_file: str | Path | None = None) -> None:
         self.config = config
         self.output_file = Path(output_file) if output_file else None
+        self.partial_results: RunResults | None = None
+        """After an interrupted or failed run: what was measured until then (also on disk)."""
 
     # ------------------------------------------------------------------ public API
     def run(self) -> RunResults:
-        """Run the test (blocking); every process is stopped afterwards, also on Ctrl-C."""
-        with terminate_as_interrupt():
-            return asyncio.run(self.run_async())
+        """Run the test (blocking); every process is stopped afterwards. SIGINT/SIGTERM stop it cleanly
+        and raise :class:`RunInterrupted` carrying the partial results."""
+        try:
+            return run_with_signals(self.run_async(), escalate=kill_all_processes)
+        except RunInterrupted as exc:
+            exc.results = self.partial_results
+            raise
 
     async def run_async(self, requests: Sequence[Request] | None = None) -> RunResults:
         """The test as a coroutine. ``requests`` lets comparisons reuse one generated workload."""
         cfg = self.config
-        cfg.output_dir.mkdir(parents=True, exist_ok=True)
         reqs = list(requests) if requests is not None else RequestGenerator(seed=cfg.seed).generate_requests(cfg)
-        async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
-            workers = await manager.start_servers(cfg.worker_server_configs())
-            async with self._router(manager, workers) as router:
-                return await self._drive(manager, workers, router, reqs)
+        run = ScenarioRun.start("routing", cfg.output_dir, cfg.model_dump(mode="json"))
+        context: dict[str, Any] = {"name": cfg.name or cfg.routing_policy, "workers": {}, "num_workers": 0}
+        try:
+            async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
+                workers = await manager.start_servers(cfg.worker_server_configs())
+                async with self._router(manager, workers) as router:
+                    context = await self._drive(manager, workers, router, reqs, run)
+        except asyncio.CancelledError:
+            self.partial_results = self._finish(run, context, "interrupted")
+            raise
+        except Exception as exc:
+            self.partial_results = self._finish(run, context, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        return self._finish(run, context, "completed")
 
     def visualize_results(self, results: RunResults) -> list[Path]:
         """Per-worker distribution bars, latency CDF, per-worker queue depth over time (PNG files)."""
@@ -95,7 +113,7 @@ class RoutingTest:
             finally:
                 manager.stop_router(handle.router_id)
             return
-        policy = RoutingFactory.create(cfg.routing_policy, [w.server_id for w in workers])
+        policy = RoutingFactory.create(cfg.routing_policy, [w.server_id for w in workers], router_config=cfg.router)
         proxy = RoutingProxy(
             {w.server_id: w.base_url for w in workers},
             policy,
@@ -145,8 +163,13 @@ class RoutingTest:
         return dict(await asyncio.gather(*(one(w) for w in workers)))
 
     async def _drive(
-        self, manager: ServerManager, workers: list[SGLangServer], router: RouterEndpoint, requests: list[Request]
-    ) -> RunResults:
+        self,
+        manager: ServerManager,
+        workers: list[SGLangServer],
+        router: RouterEndpoint,
+        requests: list[Request],
+        run: ScenarioRun,
+    ) -> dict[str, Any]:
         cfg = self.config
         scrape = [ScrapeTarget(name=w.server_id, url=w.metrics_url, pid=w.pid, api_key=cfg.api_key) for w in workers]
         if router.scrape is not None:
@@ -162,18 +185,16 @@ class RoutingTest:
             if cfg.failure_schedule:
                 failure_task = asyncio.create_task(self._inject_failures(manager, workers, events))
 
+        options = ExecutionOptions(
+            flush_after_warmup=cfg.flush_cache_after_warmup,
+            collect_timeseries=cfg.collect_timeseries,
+            timeseries_interval_s=cfg.timeseries_interval_s,
+            progress=cfg.progress,
+            label=cfg.name or cfg.routing_policy,
+        )
         try:
-            run = await execute_workload(
-                cfg,
-                requests,
-                target,
-                cfg.output_dir,
-                flush_after_warmup=cfg.flush_cache_after_warmup,
-                collect_timeseries=cfg.collect_timeseries,
-                timeseries_interval_s=cfg.timeseries_interval_s,
-                progress=cfg.progress,
-                label=cfg.name or cfg.routing_policy,
-                on_start=on_start,
+            await execute_workload(
+                cfg, requests, target, run, options, on_start=on_start, watch=manager.unexpected_exits
             )
         finally:
             if failure_task is not None:
@@ -181,8 +202,7 @@ class RoutingTest:
                 with contextlib.suppress(asyncio.CancelledError):
                     await failure_task
         counters["end"] = await self._server_counters(manager, workers)
-        context = self._context(workers, router, events, counters)
-        return self._finish(run.collector, context)
+        return self._context(workers, router, events, counters)
 
     def _context(
         self,
@@ -219,9 +239,14 @@ class RoutingTest:
             ctx["router_overhead"] = router.proxy.stats()
         return ctx
 
-    def _finish(self, collector: Any, context: dict[str, Any]) -> RunResults:
+    def _finish(
+        self, run: ScenarioRun, context: dict[str, Any], status: RunStatus, error: str | None = None
+    ) -> RunResults:
         cfg = self.config
+        collector = run.collector
         summary = collector.get_metrics()
+        summary["status"] = status
+        summary["server_exits"] = [e.to_dict() for e in run.server_exits]
         df = collector.to_dataframe()
         table = per_worker_table(df, list(context["workers"]), context.get("server_requests_served", {}))
         summary["load_imbalance"] = load_imbalance(table)
@@ -235,9 +260,8 @@ class RoutingTest:
             "per_worker": table.to_dict(orient="records"),
         }
         config_dump = cfg.model_dump(mode="json")
-        files = write_run_files(cfg.output_dir, config_dump, line, collector, self.output_file)
-        files["per_worker"] = cfg.output_dir / "per_worker.csv"
-        table.to_csv(files["per_worker"], index=False)
+        files = run.write_results(line, status, self.output_file, error)
+        files["per_worker"] = write_text_atomic(cfg.output_dir / "per_worker.csv", table.to_csv(index=False))
         return RunResults(
             name=context["name"],
             kind="routing",

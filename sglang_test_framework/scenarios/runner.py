@@ -6,28 +6,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import platform
-import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
 from ..client.request_sender import RequestSender
 from ..config.workload import WorkloadConfig
+from ..errors import RunError
+from ..fileio import write_json_atomic, write_text_atomic
 from ..http_api import api_url, auth_headers
 from ..load.dispatch import DispatchStats, dispatch
 from ..metrics.collector import MetricsCollector
 from ..metrics.prometheus import ScrapeTarget
 from ..records import Request, RequestRecord
+from ..servers.server import ProcessExit
 from .progress import ProgressReporter
+from .run_dir import RunDirectory, RunStatus
 
-__all__ = ["LoadTarget", "WorkloadRun", "execute_workload", "write_run_files"]
+__all__ = ["ExecutionOptions", "LoadTarget", "ScenarioRun", "execute_workload"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +44,78 @@ class LoadTarget:
 
 
 @dataclass
-class WorkloadRun:
-    """What one execution of a workload produced."""
+class ScenarioRun:
+    """One run's results directory, its collector, and what went wrong with the servers meanwhile.
 
+    ``ScenarioRun.start`` claims the directory (an earlier run there is set aside, config.yaml /
+    versions.json / run.json written at once); :meth:`write_results` writes the summary files and marks
+    run.json ``completed``, ``interrupted`` or ``failed``.
+    """
+
+    directory: RunDirectory
     collector: MetricsCollector
-    records: list[RequestRecord]
-    warmup_records: list[RequestRecord]
-    started_wall_s: float
-    interrupted: bool = False
+    server_exits: list[ProcessExit] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, kind: str, output_dir: Path, config_dump: dict[str, Any]) -> ScenarioRun:
+        """Claim ``output_dir`` for a run of ``kind`` and open its ``requests.jsonl``."""
+        directory = RunDirectory.claim(output_dir, kind, config_dump)
+        return cls(directory, MetricsCollector(records_path=output_dir / "requests.jsonl"))
+
+    @property
+    def output_dir(self) -> Path:
+        """The run's results directory."""
+        return self.directory.path
+
+    def note_exits(self, exits: Sequence[ProcessExit]) -> None:
+        """Record servers/routers that exited during the run (each once) and say so at once."""
+        known = {e.name for e in self.server_exits}
+        for exit_ in exits:
+            if exit_.name not in known:
+                known.add(exit_.name)
+                self.server_exits.append(exit_)
+                logger.error(
+                    "%s exited during the run with code %d; last log lines:\n%s",
+                    exit_.name,
+                    exit_.exit_code,
+                    exit_.log_tail,
+                )
+
+    def write_results(
+        self,
+        summary_line: dict[str, Any],
+        status: RunStatus,
+        output_file: Path | None = None,
+        error: str | None = None,
+    ) -> dict[str, Path]:
+        """Write the documented layout (docs/results-layout.md), every file atomically; returns the paths.
+
+        ``output_file`` (the user's ``--output-file``) gets the summary of a completed run appended as one
+        JSON line, as bench_serving does, so earlier runs' lines are kept.
+        """
+        out = self.output_dir
+        self.collector.close()
+        line = {**summary_line, "status": status, "server_exits": [e.to_dict() for e in self.server_exits]}
+        files: dict[str, Path] = {"jsonl": out / "requests.jsonl", "config": out / "config.yaml"}
+        files["versions"] = out / "versions.json"
+        files["json"] = write_json_atomic(out / "summary.json", line, one_line=True)
+        files["csv"] = out / "requests.csv"
+        self.collector.export_metrics("csv", files["csv"])
+        ts = self.collector.timeseries_dataframe()
+        if not ts.empty:
+            files["timeseries"] = write_text_atomic(out / "timeseries.csv", ts.to_csv(index=False))
+        if output_file is not None and status == "completed":
+            output_file.parent.mkdir(parents=True, exist_ok=True)
+            with output_file.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line, default=str) + "\n")
+            files["output_file"] = output_file
+        files["run"] = self.directory.finish(
+            status,
+            records=len(self.collector.records),
+            server_exits=[e.to_dict() for e in self.server_exits],
+            **({"error": error} if error else {}),
+        )
+        return files
 
 
 def _warmup_requests(requests: Sequence[Request], count: int) -> list[Request]:
@@ -85,27 +148,44 @@ async def _flush(session: aiohttp.ClientSession, url: str, api_key: str | None) 
         logger.warning("flush_cache on %s failed: %s", url, exc)
 
 
+@dataclass
+class ExecutionOptions:
+    """How a workload is executed around the requests themselves."""
+
+    flush_after_warmup: bool = True
+    collect_timeseries: bool = True
+    timeseries_interval_s: float = 0.5
+    progress: bool = True
+    label: str = ""
+    watch_interval_s: float = 0.5
+
+
+async def _watch_processes(run: ScenarioRun, watch: Callable[[], list[ProcessExit]], interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        run.note_exits(watch())
+
+
 async def execute_workload(
     config: WorkloadConfig,
     requests: Sequence[Request],
     target: LoadTarget,
-    output_dir: Path,
+    run: ScenarioRun,
+    options: ExecutionOptions | None = None,
     *,
-    flush_after_warmup: bool = True,
-    collect_timeseries: bool = True,
-    timeseries_interval_s: float = 0.5,
-    progress: bool = True,
-    label: str = "",
     on_start: Callable[[], Awaitable[None]] | None = None,
-) -> WorkloadRun:
-    """Warm up, flush caches, then send ``requests`` open-loop and collect every record.
+    watch: Callable[[], list[ProcessExit]] | None = None,
+) -> MetricsCollector:
+    """Warm up, flush caches, then send ``requests`` open-loop into ``run.collector``; returns it.
 
-    Records are appended to ``output_dir/requests.jsonl`` as they finish, so a crash or Ctrl-C loses
-    nothing already measured. On cancellation the partial run is returned with ``interrupted=True``
-    after in-flight requests were marked cancelled.
+    Records are appended to the run's ``requests.jsonl`` as they finish, so a crash or a signal loses
+    nothing already measured. ``watch`` (e.g. ``ServerManager.unexpected_exits``) is polled during the
+    run; servers that exit are noted on ``run``. On cancellation in-flight requests are recorded as
+    cancelled and ``CancelledError`` propagates to the scenario, which writes the partial results.
     """
+    opts = options or ExecutionOptions()
     url = api_url(target.base_url, config.api_type)
-    collector = MetricsCollector(records_path=output_dir / "requests.jsonl")
+    collector = run.collector
     async with RequestSender(
         timeout_s=config.request_timeout_s,
         api_key=target.api_key,
@@ -118,11 +198,14 @@ async def execute_workload(
             for r in _warmup_requests(requests, config.warmup_requests)
         ]
         if warm and not any(r.success for r in warm):
-            raise RuntimeError(f"all {len(warm)} warmup requests to {url} failed; first error: {warm[0].error}")
-        if flush_after_warmup and target.flush_urls:
+            raise RunError(
+                f"all {len(warm)} warmup requests to {url} failed (first error: {warm[0].error}); "
+                "check that the server serves this api_type and model"
+            )
+        if opts.flush_after_warmup and target.flush_urls:
             async with aiohttp.ClientSession() as session:
                 await asyncio.gather(*(_flush(session, u, target.api_key) for u in target.flush_urls))
-        reporter = ProgressReporter(len(requests), label or "requests", enabled=progress)
+        reporter = ProgressReporter(len(requests), opts.label or "requests", enabled=opts.progress)
 
         def on_record(record: RequestRecord) -> None:
             collector.add_record(record)
@@ -134,10 +217,11 @@ async def execute_workload(
             )
 
         stats = DispatchStats()
-        if collect_timeseries and target.scrape_targets:
+        scraping = opts.collect_timeseries and bool(target.scrape_targets)
+        if scraping:
             await collector.start_collection(
                 target.scrape_targets,
-                interval_s=timeseries_interval_s,
+                interval_s=opts.timeseries_interval_s,
                 client_sampler=lambda: {
                     "client_in_flight": stats.in_flight,
                     "client_waiting": stats.waiting,
@@ -145,62 +229,19 @@ async def execute_workload(
                     "client_errors": stats.errors,
                 },
             )
-        if on_start is not None:
-            await on_start()
-        started_wall_s = time.time()
-        interrupted = False
-        records: list[RequestRecord] = []
+        watcher = (
+            asyncio.create_task(_watch_processes(run, watch, opts.watch_interval_s)) if watch is not None else None
+        )
         try:
-            records = await dispatch(
-                requests, send, max_concurrency=config.max_concurrency, on_record=on_record, stats=stats
-            )
-        except asyncio.CancelledError:
-            interrupted = True
-            records = list(collector.records)
-            raise
+            if on_start is not None:
+                await on_start()
+            await dispatch(requests, send, max_concurrency=config.max_concurrency, on_record=on_record, stats=stats)
         finally:
             reporter.close()
-            if collect_timeseries and target.scrape_targets:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+                run.note_exits(watch() if watch is not None else [])
+            if scraping:
                 await collector.stop_collection()
-    return WorkloadRun(collector, records, warm, started_wall_s, interrupted)
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in ("sglang-test-framework", "sglang-router", "sglang", "aiohttp", "numpy", "pandas"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def write_run_files(
-    output_dir: Path,
-    config: dict[str, Any],
-    summary_line: dict[str, Any],
-    collector: MetricsCollector,
-    output_file: Path | None = None,
-) -> dict[str, Path]:
-    """Write the documented results layout (docs/results-layout.md) and return the paths."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {"jsonl": output_dir / "requests.jsonl"}
-    files["json"] = output_dir / "summary.json"
-    files["json"].write_text(json.dumps(summary_line, default=str) + "\n")
-    files["csv"] = output_dir / "requests.csv"
-    collector.export_metrics("csv", files["csv"])
-    ts = collector.timeseries_dataframe()
-    if not ts.empty:
-        files["timeseries"] = output_dir / "timeseries.csv"
-        ts.to_csv(files["timeseries"], index=False)
-    files["config"] = output_dir / "config.yaml"
-    files["config"].write_text(yaml.safe_dump(config, sort_keys=False))
-    files["versions"] = output_dir / "versions.json"
-    files["versions"].write_text(json.dumps(_versions(), indent=2) + "\n")
-    if output_file is not None:  # written last and atomically: its existence means the run finished
-        output_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output_file.with_name(output_file.name + ".tmp")
-        tmp.write_text(json.dumps(summary_line, default=str) + "\n")
-        tmp.replace(output_file)
-        files["output_file"] = output_file
-    return files
+    return collector

@@ -13,9 +13,9 @@ from ..config.node_config import NodeConfig
 from ..load.request_generator import RequestGenerator
 from ..metrics.definitions import slo_attainment
 from ..metrics.prometheus import ScrapeTarget
-from ..servers.manager import ServerManager
-from .runner import LoadTarget, execute_workload
-from .signals import terminate_as_interrupt
+from ..servers.manager import ServerManager, kill_all_processes
+from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
+from .signals import run_with_signals
 
 __all__ = ["RateProbe", "SLOSearchResult", "find_max_rate"]
 
@@ -57,13 +57,16 @@ async def _probe(
 ) -> RateProbe:
     cfg = config.model_copy(update={"request_rate": rate, "warmup_requests": 0})
     requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
-    out = cfg.output_dir / f"rate_{rate:.3f}"
-    out.mkdir(parents=True, exist_ok=True)
-    run = await execute_workload(
-        cfg, requests, target, out, collect_timeseries=False, progress=cfg.progress, label=f"rate {rate:.2f}"
-    )
-    summary = run.collector.get_metrics()
-    att = slo_attainment(run.collector.records, slos_ms, float(summary.get("duration_s") or 0.0))
+    run = ScenarioRun.start("slo-probe", cfg.output_dir / f"rate_{rate:.3f}", cfg.model_dump(mode="json"))
+    options = ExecutionOptions(collect_timeseries=False, progress=cfg.progress, label=f"rate {rate:.2f}")
+    try:
+        collector = await execute_workload(cfg, requests, target, run, options)
+    except asyncio.CancelledError:
+        run.write_results(run.collector.get_metrics(), "interrupted")
+        raise
+    summary = collector.get_metrics()
+    run.write_results(summary, "completed")
+    att = slo_attainment(collector.records, slos_ms, float(summary.get("duration_s") or 0.0))
     probe = RateProbe(
         rate,
         float(att["slo_attainment"]),
@@ -127,5 +130,7 @@ def find_max_rate(
     """The highest request rate (req/s) whose SLO attainment (bench_serving's definition: share of
     requests that succeeded and met every SLO) is ≥ ``target_attainment``. ``slos_ms`` keys: ttft, tpot,
     e2el. Each probe sends ``config.num_prompts`` requests at its rate."""
-    with terminate_as_interrupt():
-        return asyncio.run(find_max_rate_async(config, slos_ms, target_attainment, start_rate, max_rate, bisect_steps))
+    return run_with_signals(
+        find_max_rate_async(config, slos_ms, target_attainment, start_rate, max_rate, bisect_steps),
+        escalate=kill_all_processes,
+    )

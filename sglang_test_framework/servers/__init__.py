@@ -1,7 +1,7 @@
 """Launching and stopping SGLang servers, simulated servers and the SGLang router."""
 
-from .manager import ServerManager
+from .manager import ServerManager, kill_all_processes
 from .process import ManagedProcess
-from .server import RouterHandle, SGLangServer
+from .server import ProcessExit, RouterHandle, SGLangServer
 
-__all__ = ["ManagedProcess", "RouterHandle", "SGLangServer", "ServerManager"]
+__all__ = ["ManagedProcess", "ProcessExit", "RouterHandle", "SGLangServer", "ServerManager", "kill_all_processes"]

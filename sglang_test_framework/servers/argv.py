@@ -9,7 +9,10 @@ from collections.abc import Mapping, Sequence
 from ..config.router_config import RouterConfig
 from ..config.server_config import ServerConfig
 
-__all__ = ["router_argv", "server_argv", "server_env"]
+__all__ = ["SIM_API_KEY_ENV", "router_argv", "server_argv", "server_env"]
+
+SIM_API_KEY_ENV = "SGLANG_SIM_API_KEY"
+"""Environment variable the simulator reads its API key from."""
 
 # ServerConfig field → SGLang flag for value flags passed only when set (names per SGLang 0.5.23).
 _VALUE_FLAGS: tuple[tuple[str, str], ...] = (
@@ -21,7 +24,6 @@ _VALUE_FLAGS: tuple[tuple[str, str], ...] = (
     ("max_total_tokens", "--max-total-tokens"),
     ("schedule_policy", "--schedule-policy"),
     ("schedule_conservativeness", "--schedule-conservativeness"),
-    ("api_key", "--api-key"),
     ("served_model_name", "--served-model-name"),
     ("context_length", "--context-length"),
     ("random_seed", "--random-seed"),
@@ -33,10 +35,6 @@ _BOOL_FLAGS: tuple[tuple[str, str], ...] = (
     ("enable_metrics", "--enable-metrics"),
     ("enable_cache_report", "--enable-cache-report"),
 )
-
-
-def _fmt(value: object) -> str:
-    return str(value)
 
 
 def server_argv(config: ServerConfig, port: int, python: str = sys.executable) -> list[str]:
@@ -61,7 +59,9 @@ def server_argv(config: ServerConfig, port: int, python: str = sys.executable) -
     for field, flag in _VALUE_FLAGS:
         value = getattr(config, field)
         if value is not None:
-            argv += [flag, _fmt(value)]
+            argv += [flag, str(value)]
+    if config.api_key and config.backend == "sglang":
+        argv += ["--api-key", config.api_key]  # SGLang reads its key only from argv; the sim from its env
     for field, flag in _BOOL_FLAGS:
         if getattr(config, field):
             argv.append(flag)
@@ -77,11 +77,14 @@ def server_argv(config: ServerConfig, port: int, python: str = sys.executable) -
 
 
 def server_env(config: ServerConfig, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a server: ``CUDA_VISIBLE_DEVICES`` = gpu_id … gpu_id+tp_size−1 (sglang backend)."""
+    """Environment for a server: ``CUDA_VISIBLE_DEVICES`` = gpu_id … gpu_id+tp_size−1 (sglang backend);
+    the simulator's API key (``SGLANG_SIM_API_KEY``)."""
     env = dict(os.environ if base is None else base)
     if config.backend == "sglang":
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in config.gpu_ids)
     env["PYTHONUNBUFFERED"] = "1"
+    if config.api_key and config.backend == "sim":
+        env[SIM_API_KEY_ENV] = config.api_key  # not in argv, so not visible in `ps`
     env.update(config.env)
     return env
 

@@ -25,9 +25,9 @@ from .argv import server_argv, server_env
 from .process import ManagedProcess
 from .readiness import port_is_free, probe_ok, wait_until_ready
 from .router import start_router
-from .server import RouterHandle, SGLangServer
+from .server import ProcessExit, RouterHandle, SGLangServer
 
-__all__ = ["ServerManager"]
+__all__ = ["ServerManager", "kill_all_processes"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,15 @@ def _stop_live_managers() -> None:
 
 
 atexit.register(_stop_live_managers)
+
+
+def kill_all_processes() -> None:
+    """SIGKILL every process group any live ServerManager started, without waiting (a second Ctrl-C)."""
+    for manager in list(_LIVE_MANAGERS):
+        processes = [h.process for h in manager.routers.values()] + [s.process for s in manager.servers.values()]
+        for process in processes:
+            if process is not None:
+                process.kill_now()
 
 
 class ServerManager:
@@ -162,6 +171,7 @@ class ServerManager:
         """SIGKILL a server without forgetting it (failure injection: its log and id stay)."""
         server = self.servers.get(server_id)
         if server is not None and server.process is not None:
+            server.killed_on_purpose = True
             server.process.kill()
 
     async def restart_server(self, server_id: str) -> SGLangServer:
@@ -175,6 +185,7 @@ class ServerManager:
             server_id, server_argv(server.config, port), self.log_dir / f"{server_id}.log", server_env(server.config)
         )
         server.process.start()
+        server.killed_on_purpose = False
         await self._wait_ready(server)
         return server
 
@@ -250,6 +261,19 @@ class ServerManager:
             value,
         )
         return False
+
+    def unexpected_exits(self) -> list[ProcessExit]:
+        """Servers and routers we launched that have exited although nobody stopped or killed them."""
+        exits: list[ProcessExit] = []
+        handles: list[tuple[str, ManagedProcess | None, bool]] = [
+            (s.server_id, s.process, s.killed_on_purpose) for s in self.servers.values()
+        ]
+        handles += [(r.router_id, r.process, False) for r in self.routers.values()]
+        for name, process, expected in handles:
+            code = process.returncode if process is not None else None
+            if code is not None and not expected:
+                exits.append(ProcessExit(name, code, process.log_tail(20) if process is not None else ""))
+        return exits
 
     # ----------------------------------------------------------------------------- lifecycle
     def stop_all(self) -> None:

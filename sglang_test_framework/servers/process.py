@@ -12,10 +12,11 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+from ..redact import redact_argv
 
 __all__ = ["ManagedProcess", "log_tail"]
 
@@ -71,7 +72,7 @@ class ManagedProcess:
             start_new_session=True,
             preexec_fn=_child_setup if in_main else None,
         )
-        logger.debug("started %s pid=%d: %s", self.name, self._popen.pid, " ".join(self.argv))
+        logger.debug("started %s pid=%d: %s", self.name, self._popen.pid, " ".join(redact_argv(self.argv)))
 
     @property
     def pid(self) -> int | None:
@@ -123,18 +124,12 @@ class ManagedProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(timeout=10)
 
+    def kill_now(self) -> None:
+        """SIGKILL the process group and return at once (no waiting: used when the user insists)."""
+        self._signal_group(signal.SIGKILL)
+
     def _signal_group(self, sig: signal.Signals) -> None:
         if self._popen is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, sig)
-
-    def wait_exit(self, timeout_s: float) -> int | None:
-        """Wait for the process to exit on its own; returns its code or None on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            code = self.returncode
-            if code is not None:
-                return code
-            time.sleep(0.05)
-        return None

@@ -9,7 +9,20 @@ from ..config.router_config import RouterConfig
 from ..config.server_config import ServerConfig
 from .process import ManagedProcess
 
-__all__ = ["RouterHandle", "SGLangServer"]
+__all__ = ["ProcessExit", "RouterHandle", "SGLangServer"]
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """A server or router that exited while it should have been running."""
+
+    name: str
+    exit_code: int
+    log_tail: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-JSON form (for run.json and the summary)."""
+        return {"name": self.name, "exit_code": self.exit_code, "log_tail": self.log_tail}
 
 
 @dataclass
@@ -22,6 +35,8 @@ class SGLangServer:
     process: ManagedProcess | None = None
     startup_s: float = 0.0
     server_info: dict[str, object] = field(default_factory=dict)
+    killed_on_purpose: bool = False
+    """Set by failure injection (``ServerManager.kill_server``): its exit is expected, not a crash."""
 
     @property
     def pid(self) -> int | None:

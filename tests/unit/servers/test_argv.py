@@ -6,7 +6,8 @@ import sys
 
 from sglang_test_framework.config.router_config import RouterConfig
 from sglang_test_framework.config.server_config import ServerConfig
-from sglang_test_framework.servers.argv import router_argv, server_argv, server_env
+from sglang_test_framework.redact import redact_argv
+from sglang_test_framework.servers.argv import SIM_API_KEY_ENV, router_argv, server_argv, server_env
 
 
 def test_sglang_argv_is_exact_and_only_has_flags_the_user_set() -> None:
@@ -106,3 +107,29 @@ def test_router_argv_uses_router_flag_names() -> None:
     assert argv[argv.index("--policy") + 1] == "cache_aware"
     assert argv[argv.index("--prometheus-port") + 1] == "5001"
     assert argv[argv.index("--cache-threshold") + 1] == "0.5"
+
+
+def test_api_key_is_in_argv_only_for_real_sglang_and_the_sim_gets_it_from_its_environment() -> None:
+    sim = ServerConfig(model_path="m", backend="sim", api_key="secret-xyz")
+    assert "secret-xyz" not in " ".join(server_argv(sim, 40000))
+    assert server_env(sim, base={})[SIM_API_KEY_ENV] == "secret-xyz"
+    real = ServerConfig(model_path="m", backend="sglang", api_key="secret-xyz")
+    argv = server_argv(real, 40000)
+    assert argv[argv.index("--api-key") + 1] == "secret-xyz"
+    assert SIM_API_KEY_ENV not in server_env(real, base={})
+
+
+def test_redact_argv_hides_secret_flag_values_in_both_spellings() -> None:
+    argv = ["python", "-m", "x", "--api-key", "s1", "--port", "1", "--admin-api-key=s2", "--router-api-key", "s3"]
+    assert redact_argv(argv) == [
+        "python",
+        "-m",
+        "x",
+        "--api-key",
+        "***",
+        "--port",
+        "1",
+        "--admin-api-key=***",
+        "--router-api-key",
+        "***",
+    ]

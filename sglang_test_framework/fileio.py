@@ -1,0 +1,36 @@
+"""Writing result files so that a reader never sees half a file: write a temporary sibling, fsync it,
+then rename it over the target (atomic on POSIX)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["write_json_atomic", "write_text_atomic", "write_yaml_atomic"]
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Replace ``path`` with ``text`` atomically (parents created); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return path
+
+
+def write_json_atomic(path: Path, data: Any, *, one_line: bool = False) -> Path:
+    """JSON (indented, or one line with ``one_line``) written atomically; non-JSON values as ``str``."""
+    text = json.dumps(data, default=str) if one_line else json.dumps(data, default=str, indent=2)
+    return write_text_atomic(path, text + "\n")
+
+
+def write_yaml_atomic(path: Path, data: Any) -> Path:
+    """YAML (keys in insertion order) written atomically."""
+    return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
