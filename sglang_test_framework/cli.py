@@ -20,6 +20,7 @@ from .config.node_config import NodeConfig
 from .config.router_config import RouterConfig
 from .config.routing_config import RoutingConfig
 from .errors import ConfigError, DatasetError, FrameworkError, RunInterrupted
+from .fileio import write_json_atomic
 
 __all__ = ["main"]
 
@@ -68,11 +69,7 @@ def build_config(model: type[Any], args: argparse.Namespace, defaults: dict[str,
     if getattr(args, "config", None):
         values.update(load_yaml_mapping(args.config))
         source = f"{args.config} + command line"
-    values.update(collect_model_values(args, model))
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, f"{model.__name__} from {source}")) from exc
+    return model.from_mapping(values, f"{model.__name__} from {source}", **collect_model_values(args, model))
 
 
 def _sim_defaults(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,7 +94,7 @@ def _routing_parser(sub: Any) -> None:
     _add_common(p)
     p.add_argument("--output-file", type=Path, help="also write the one-line JSON summary here")
     p.add_argument("--policies", nargs="+", help="compare these policies on the same seeded workload")
-    add_model_arguments(p, RoutingConfig, "routing test", NODE_ALIASES)
+    add_model_arguments(p, RoutingConfig, "routing test", {**NODE_ALIASES, "extra_args": ["--server-extra-args"]})
     add_model_arguments(p, RouterConfig, "router (--router-*)", prefix="router_")
     p.set_defaults(handler=_run_routing)
 
@@ -109,7 +106,7 @@ def _run_routing(args: argparse.Namespace) -> int:
     defaults = _sim_defaults(args)
     config = build_config(RoutingConfig, args, defaults)
     if router_values:
-        merged = {**config.router.model_dump(), **router_values}
+        merged = {**config.router.explicit_values(), **router_values}
         config = build_config(RoutingConfig, args, {**defaults, "router": merged})
     if args.quiet:
         config.progress = False
@@ -293,8 +290,6 @@ def _slo_parser(sub: Any) -> None:
 
 
 def _run_slo(args: argparse.Namespace) -> int:
-    import json
-
     from .scenarios.slo_search import find_max_rate
 
     slos: dict[str, float] = {}
@@ -317,8 +312,7 @@ def _run_slo(args: argparse.Namespace) -> int:
             f"goodput {p.request_goodput:7.2f} req/s  {'PASS' if p.passed else 'FAIL'}"
         )
     print(f"max rate meeting {slos} at ≥{args.target_attainment:.0%}: {result.best_rate:.2f} req/s")
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    (config.output_dir / "slo_search.json").write_text(json.dumps(result.to_dict()) + "\n")
+    write_json_atomic(config.output_dir / "slo_search.json", result.to_dict(), one_line=True)
     return 0
 
 

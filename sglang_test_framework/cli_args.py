@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 __all__ = ["add_model_arguments", "collect_model_values"]
 
@@ -82,6 +83,16 @@ def _add_one(
         parser.add_argument(*flags, type=str, **common)
 
 
+def _help_text(info: FieldInfo) -> str:
+    """The field's description plus ``(required)`` or its default (None and empty defaults left out)."""
+    if info.is_required():
+        suffix = "(required)"
+    else:
+        default = info.get_default(call_default_factory=True)
+        suffix = f"(default: {default})" if default not in (None, [], {}) else ""
+    return f"{info.description or ''} {suffix}".strip()
+
+
 def add_model_arguments(
     parser: argparse.ArgumentParser,
     model: type[BaseModel],
@@ -101,9 +112,7 @@ def add_model_arguments(
         ann = _unwrap_optional(info.annotation)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             continue
-        default = info.get_default(call_default_factory=True)
-        help_text = (info.description or "") + (f" (default: {default})" if default not in (None, [], {}) else "")
-        _add_one(group, name, info.annotation, help_text.strip(), aliases.get(name, []), prefix)
+        _add_one(group, name, info.annotation, _help_text(info), aliases.get(name, []), prefix)
 
 
 def collect_model_values(namespace: argparse.Namespace, model: type[BaseModel], prefix: str = "") -> dict[str, Any]:

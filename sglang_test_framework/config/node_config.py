@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from ..errors import ConfigError
 from .server_config import ServerConfig
 from .workload import DatasetName, WorkloadConfig
 
@@ -27,7 +28,7 @@ class NodeConfig(WorkloadConfig, ServerConfig):
     output_dir: Path = Field(default=Path("results/node_test"), description="where result files go")
     name: str | None = Field(default=None, description="label of this run in reports and comparisons")
     collect_timeseries: bool = Field(default=True, description="scrape /metrics during the run")
-    timeseries_interval_s: float = Field(default=0.5, gt=0)
+    timeseries_interval_s: float = Field(default=0.5, gt=0, le=3600)
     flush_cache_after_warmup: bool = True
     record_ground_truth: bool = Field(default=False, description="sim only: write the sim's truth log")
     write_plots: bool = True
@@ -45,13 +46,18 @@ class NodeConfig(WorkloadConfig, ServerConfig):
         ``routing_config:`` section, if any, is for RoutingConfig and ignored here)."""
         if "node_config" in data or "routing_config" in data:
             section = data.get("node_config") or {}
+            if not isinstance(section, dict):
+                raise ConfigError(
+                    "node_config: must be a mapping of server/workload fields, e.g. max_running_requests: 64"
+                )
             rest = {k: v for k, v in data.items() if k not in ("node_config", "routing_config")}
             return {**rest, **section}
         return data
 
     def to_server_config(self) -> ServerConfig:
-        """The server part of this config."""
-        fields = {k: getattr(self, k) for k in ServerConfig.model_fields}
-        if self.record_ground_truth and fields["sim_ground_truth_log"] is None:
-            fields["sim_ground_truth_log"] = self.output_dir / "sim_ground_truth.jsonl"
-        return ServerConfig(**fields)
+        """The server part of this config (the API key resolved, not re-read)."""
+        values = self.settings_values()
+        values.update(server_id=self.server_id, port=self.port, url=self.url, gpu_id=self.gpu_id)
+        if self.record_ground_truth and values["sim_ground_truth_log"] is None:
+            values["sim_ground_truth_log"] = self.output_dir / "sim_ground_truth.jsonl"
+        return ServerConfig(**values)

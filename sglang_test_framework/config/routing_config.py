@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,62 +12,79 @@ from pydantic import Field, field_validator, model_validator
 
 from ..errors import ConfigError
 from .router_config import RouterConfig
-from .server_config import Backend, ServerConfig
+from .server_config import ServerConfig, ServerSettings, check_base_url
 from .workload import DatasetName, WorkloadConfig
 
 __all__ = ["REAL_ROUTER_POLICIES", "RoutingConfig"]
 
 REAL_ROUTER_POLICIES = ("cache_aware", "round_robin", "random", "power_of_two")
 
+_DEPRECATED_EXTRA_ARGS = "server_extra_args"
 
-class RoutingConfig(WorkloadConfig):
+
+class RoutingConfig(WorkloadConfig, ServerSettings):
     """A fleet of ``num_gpus / tp_size`` workers (worker i on GPUs i·tp_size … (i+1)·tp_size−1) behind a
     router, under one seeded workload.
+
+    Every :class:`ServerSettings` field (``max_running_requests``, ``context_length``, ``extra_args``,
+    ``sim_args``, the API key…) is a field here, flat, and applies to every worker;
+    :meth:`worker_server_configs` adds each worker's id, port, GPUs (or URL). ``server_extra_args`` is
+    still accepted as a deprecated name of ``extra_args``.
 
     ``routing_policy`` cache_aware / round_robin / random / power_of_two run on the real sglang-router
     (``router_impl='auto'`` or ``'sglang'``); shortest_queue and any policy registered with
     ``RoutingFactory`` run on our Python router (``router_impl='python'`` forces it for the builtins too,
-    to compare "ours vs the real router").
+    to compare "ours vs the real router"). ``router`` (alias ``router_config``, the spec's name) holds
+    the router knobs; our Python cache_aware policy uses the same ones.
+
+    Example (the spec's API; ``backend="sim"`` needs no GPU)::
+
+        RoutingConfig(model_path="meta-llama/Llama-2-7b-hf", num_gpus=3, routing_policy="cache_aware",
+                      backend="sim")
     """
 
-    model_path: str = Field(min_length=1)
-    backend: Backend = "sim"
-    num_gpus: int = Field(default=4, ge=1)
-    tp_size: int = Field(default=1, ge=1)
+    num_gpus: int = Field(default=4, ge=1, le=4096)
     worker_urls: list[str] = Field(default_factory=list, description="backend='external': running workers")
     routing_policy: str = "cache_aware"
     router_impl: Literal["auto", "sglang", "python"] = "auto"
-    host: str = "127.0.0.1"
     base_port: int = Field(default=0, ge=0, le=65535, description="worker i listens on base_port+i; 0 = free ports")
-    max_running_requests: int | None = Field(default=None, gt=0, description="per worker")
-    max_total_tokens: int | None = Field(default=None, gt=0, description="per worker KV capacity")
-    mem_fraction_static: float | None = Field(default=None, gt=0, lt=1)
-    chunked_prefill_size: int | None = None
-    schedule_policy: str | None = None
-    schedule_conservativeness: float | None = Field(default=None, gt=0)
-    enable_torch_compile: bool = False
-    disable_radix_cache: bool = False
-    api_key: str | None = None
-    server_extra_args: list[str] = Field(default_factory=list)
-    sim_profile: str | None = None
-    sim_args: list[str] = Field(default_factory=list, description="--sim-* flags for every worker")
     worker_sim_args: dict[int, list[str]] = Field(default_factory=dict, description="extra sim flags by worker index")
-    startup_timeout_s: float = Field(default=600.0, gt=0)
     router: RouterConfig = Field(default_factory=RouterConfig)
-    router_config: RouterConfig | None = Field(default=None, description="alias of router (spec name)")
-    enable_node_failures: bool = False
+    router_config: RouterConfig | None = Field(
+        default=None, exclude=True, repr=False, description="alias of router (the spec's name); moved into router"
+    )
+    enable_node_failures: bool = Field(
+        default=False, description="the spec's switch: True needs a failure_schedule (a schedule alone also works)"
+    )
     failure_schedule: dict[float, list[int]] = Field(
-        default_factory=dict, description="seconds after load start → worker indices to kill"
+        default_factory=dict, description="seconds after load start → worker indices to kill ([] restarts them)"
     )
     dataset_name: DatasetName = "generated-shared-prefix"
     output_dir: Path = Path("results/routing_test")
     name: str | None = None
     collect_timeseries: bool = True
-    collect_per_node_metrics: bool = True
-    timeseries_interval_s: float = Field(default=0.5, gt=0)
+    collect_per_node_metrics: bool = Field(default=True, description="the spec's field; per-worker tables always made")
+    timeseries_interval_s: float = Field(default=0.5, gt=0, le=3600)
     flush_cache_after_warmup: bool = True
     write_plots: bool = True
     progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_extra_args(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or _DEPRECATED_EXTRA_ARGS not in data:
+            return data
+        values = dict(data)
+        old = values.pop(_DEPRECATED_EXTRA_ARGS)
+        if values.get("extra_args"):
+            raise ValueError("server_extra_args is the old name of extra_args; give only extra_args")
+        warnings.warn(
+            "RoutingConfig: server_extra_args is deprecated; call it extra_args (as in ServerConfig)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        values["extra_args"] = old
+        return values
 
     @field_validator("routing_policy")
     @classmethod
@@ -73,11 +93,26 @@ class RoutingConfig(WorkloadConfig):
             raise ValueError("must name a policy, e.g. cache_aware, round_robin, random, shortest_queue")
         return v.strip()
 
+    @field_validator("worker_urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        return [check_base_url(url) for url in v]
+
+    @field_validator("failure_schedule")
+    @classmethod
+    def _schedule_times(cls, v: dict[float, list[int]]) -> dict[float, list[int]]:
+        for at_s in v:
+            if not math.isfinite(at_s) or at_s < 0:
+                raise ValueError(f"time {at_s}: use seconds ≥ 0 after the load starts")
+        return v
+
     @model_validator(mode="after")
     def _fleet(self) -> RoutingConfig:
         if self.router_config is not None:
             self.__dict__["router"] = self.router_config
             self.__dict__["router_config"] = None
+            self.__pydantic_fields_set__.discard("router_config")
+            self.__pydantic_fields_set__.add("router")
         if self.backend == "external":
             if not self.worker_urls:
                 raise ValueError("worker_urls: backend='external' needs the URLs of running workers")
@@ -85,11 +120,27 @@ class RoutingConfig(WorkloadConfig):
             raise ValueError(f"worker_urls is only used with backend='external' (backend is {self.backend!r})")
         if self.backend != "external" and self.num_gpus % self.tp_size:
             raise ValueError(f"num_gpus ({self.num_gpus}) must be a multiple of tp_size ({self.tp_size})")
+        if self.base_port and self.base_port + self.num_workers - 1 > 65535:
+            raise ValueError(
+                f"base_port: workers would listen on {self.base_port}…{self.base_port + self.num_workers - 1}, "
+                "past 65535; lower base_port or use 0 for free ports"
+            )
         if self.router_impl == "sglang" and self.routing_policy not in REAL_ROUTER_POLICIES:
             raise ValueError(
                 f"routing_policy {self.routing_policy!r} is not a policy of the real sglang-router "
                 f"({', '.join(REAL_ROUTER_POLICIES)}); use router_impl='python' or 'auto'"
             )
+        if self.worker_sim_args and self.backend != "sim":
+            raise ValueError("worker_sim_args need backend='sim'")
+        if self.enable_node_failures and not self.failure_schedule:
+            raise ValueError(
+                "enable_node_failures needs failure_schedule, e.g. {30: [1], 60: []} (kill worker 1 at 30 s, "
+                "restart it at 60 s)"
+            )
+        self._check_worker_indices()
+        return self
+
+    def _check_worker_indices(self) -> None:
         bad = [
             i
             for i in {*self.worker_sim_args, *(w for ws in self.failure_schedule.values() for w in ws)}
@@ -100,7 +151,6 @@ class RoutingConfig(WorkloadConfig):
                 f"worker index {sorted(bad)} out of range: there are {self.num_workers} workers "
                 f"(0 … {self.num_workers - 1})"
             )
-        return self
 
     @classmethod
     def yaml_values(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -110,13 +160,15 @@ class RoutingConfig(WorkloadConfig):
         if "node_config" not in data and "routing_config" not in data:
             return data
         values = {k: v for k, v in data.items() if k not in ("node_config", "routing_config")}
-        worker_keys = set(cls.model_fields) - {"router", "router_config"}
-        for key, value in (data.get("node_config") or {}).items():
+        worker_keys = set(cls.model_fields) - {"router", "router_config"} | {_DEPRECATED_EXTRA_ARGS}
+        for key, value in _section(data, "node_config").items():
             if key not in worker_keys:
-                raise ConfigError(f"node_config.{key}: not a per-worker setting of RoutingConfig")
+                raise ConfigError(
+                    f"node_config.{key}: not a per-worker setting of RoutingConfig; {_hint(key, worker_keys)}"
+                )
             values[key] = value
         router = dict(values.pop("router", {}) or {})
-        for key, value in (data.get("routing_config") or {}).items():
+        for key, value in _section(data, "routing_config").items():
             if key in ("policy", "routing_policy"):
                 values["routing_policy"] = value
             elif key in RouterConfig.model_fields:
@@ -124,7 +176,10 @@ class RoutingConfig(WorkloadConfig):
             elif key in cls.model_fields:
                 values[key] = value
             else:
-                raise ConfigError(f"routing_config.{key}: unknown; use policy or a RouterConfig field")
+                known = {"policy", *RouterConfig.model_fields, *cls.model_fields}
+                raise ConfigError(
+                    f"routing_config.{key}: not policy, a RouterConfig or a RoutingConfig field; {_hint(key, known)}"
+                )
         if router:
             values["router"] = router
         return values
@@ -139,43 +194,41 @@ class RoutingConfig(WorkloadConfig):
         """True when the policy runs on the real sglang-router."""
         return self.router_impl != "python" and self.routing_policy in REAL_ROUTER_POLICIES
 
+    @property
+    def server_extra_args(self) -> list[str]:
+        """Deprecated name of :attr:`extra_args`."""
+        warnings.warn("RoutingConfig.server_extra_args is deprecated; use extra_args", DeprecationWarning, stacklevel=2)
+        return self.extra_args
+
     def worker_server_configs(self) -> list[ServerConfig]:
-        """One ServerConfig per worker (ports base_port+i, or 0 for automatic)."""
+        """One ServerConfig per worker: every shared server setting of this config, plus the worker's id
+        (``worker_i``), port (``base_port + i``, or 0 for a free one), first GPU (``i × tp_size``) or,
+        for ``backend='external'``, its URL. Sim workers get ``sim_args`` + ``worker_sim_args[i]`` and,
+        when ``sim_ground_truth_log`` is set, their own log file ``<stem>.worker_<i><suffix>``."""
         configs = []
         for i in range(self.num_workers):
+            values = self.settings_values()
+            values["server_id"] = f"worker_{i}"
             if self.backend == "external":
-                configs.append(
-                    ServerConfig(
-                        model_path=self.model_path,
-                        backend="external",
-                        server_id=f"worker_{i}",
-                        url=self.worker_urls[i],
-                        api_key=self.api_key,
-                    )
-                )
-                continue
-            configs.append(
-                ServerConfig(
-                    model_path=self.model_path,
-                    backend=self.backend,
-                    server_id=f"worker_{i}",
-                    host=self.host,
-                    port=self.base_port + i if self.base_port else 0,
-                    gpu_id=i * self.tp_size,
-                    tp_size=self.tp_size,
-                    max_running_requests=self.max_running_requests,
-                    max_total_tokens=self.max_total_tokens,
-                    mem_fraction_static=self.mem_fraction_static,
-                    chunked_prefill_size=self.chunked_prefill_size,
-                    schedule_policy=self.schedule_policy,
-                    disable_radix_cache=self.disable_radix_cache,
-                    schedule_conservativeness=self.schedule_conservativeness,
-                    enable_torch_compile=self.enable_torch_compile,
-                    api_key=self.api_key,
-                    extra_args=list(self.server_extra_args),
-                    startup_timeout_s=self.startup_timeout_s,
-                    sim_profile=self.sim_profile if self.backend == "sim" else None,
-                    sim_args=[*self.sim_args, *self.worker_sim_args.get(i, [])] if self.backend == "sim" else [],
-                )
-            )
+                values["url"] = self.worker_urls[i]
+            else:
+                values.update(port=self.base_port + i if self.base_port else 0, gpu_id=i * self.tp_size)
+            if self.backend == "sim":
+                values["sim_args"] = [*self.sim_args, *self.worker_sim_args.get(i, [])]
+            log = self.sim_ground_truth_log
+            if log is not None:
+                values["sim_ground_truth_log"] = log.with_name(f"{log.stem}.worker_{i}{log.suffix}")
+            configs.append(ServerConfig(**values))
         return configs
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{name}: must be a mapping of field: value, got a {type(section).__name__}")
+    return section
+
+
+def _hint(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return (f"did you mean {close[0]}? " if close else "") + "check the spelling or remove it"

@@ -1,57 +1,72 @@
-"""ServerConfig: how to launch (or attach to) one SGLang server."""
+"""Server settings: :class:`ServerSettings` (what every server of a test shares; NodeConfig and RoutingConfig
+compose it) and :class:`ServerConfig` (one server: settings + identity, port, GPU, URL)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import StrictModel
+from .secrets import ApiKeyConfig
 
-__all__ = ["Backend", "ServerConfig"]
+__all__ = ["MAX_SERVER_TOKENS", "Backend", "ServerConfig", "ServerSettings", "check_base_url"]
 
 Backend = Literal["sim", "sglang", "external"]
 
+MAX_SERVER_TOKENS = 1_000_000_000
+"""Upper bound of token-count server flags (KV capacity, context length, prefill sizes)."""
 
-class ServerConfig(StrictModel):
-    """One server. ``backend='sim'`` runs the built-in simulated server with the same flags,
-    ``'sglang'`` runs ``python -m sglang.launch_server`` pinned to GPUs, ``'external'`` attaches to
-    ``url`` and launches nothing.
+_DAY_S = 86_400.0
 
-    Only flags whose value is set (not ``None``) are passed to the server, with SGLang's flag names
-    (``max_running_requests`` → ``--max-running-requests``). ``enable_metrics`` defaults to True because
-    the framework scrapes ``/metrics`` for its server-side time series.
+
+def check_base_url(url: str) -> str:
+    """``url`` if it looks like ``http(s)://host[:port]``.
+
+    Raises:
+        ValueError: It does not (the message shows the expected form).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest.strip("/") or any(c.isspace() for c in url):
+        raise ValueError(f"{url!r} is not a base URL; write it as http://host:port")
+    return url
+
+
+class ServerSettings(ApiKeyConfig):
+    """Settings shared by every server of a test, with SGLang's names. ``backend='sim'`` runs the
+    built-in simulated server with the same flags, ``'sglang'`` runs ``python -m sglang.launch_server``,
+    ``'external'`` attaches to running servers and launches nothing.
+
+    Only flags whose value is set (not ``None``) are passed to the server (``max_running_requests`` →
+    ``--max-running-requests``). ``enable_metrics`` defaults to True because the framework scrapes
+    ``/metrics`` for its server-side time series. The API key comes from ``api_key``, ``api_key_file`` or
+    ``$SGLANG_TEST_API_KEY`` (see :class:`~sglang_test_framework.config.secrets.ApiKeyConfig`).
     """
 
     model_path: str = Field(min_length=1)
     backend: Backend = "sim"
-    server_id: str | None = None
-    host: str = "127.0.0.1"
-    port: int = Field(default=30000, ge=0, le=65535, description="0 picks a free port")
-    url: str | None = Field(default=None, description="base URL of a running server (backend='external')")
-    gpu_id: int = Field(default=0, ge=0)
-    tp_size: int = Field(default=1, ge=1)
-    max_running_requests: int | None = Field(default=None, gt=0)
-    max_queued_requests: int | None = Field(default=None, gt=0)
-    max_total_tokens: int | None = Field(default=None, gt=0)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    tp_size: int = Field(default=1, ge=1, le=1024)
+    max_running_requests: int | None = Field(default=None, gt=0, le=1_000_000)
+    max_queued_requests: int | None = Field(default=None, gt=0, le=100_000_000)
+    max_total_tokens: int | None = Field(default=None, gt=0, le=MAX_SERVER_TOKENS)
     mem_fraction_static: float | None = Field(default=None, gt=0, lt=1)
-    chunked_prefill_size: int | None = None
-    max_prefill_tokens: int | None = Field(default=None, gt=0)
+    chunked_prefill_size: int | None = Field(default=None, le=MAX_SERVER_TOKENS, description="-1 disables chunking")
+    max_prefill_tokens: int | None = Field(default=None, gt=0, le=MAX_SERVER_TOKENS)
     schedule_policy: str | None = None
-    schedule_conservativeness: float | None = Field(default=None, gt=0)
+    schedule_conservativeness: float | None = Field(default=None, gt=0, le=100)
     enable_torch_compile: bool = False
     disable_radix_cache: bool = False
     enable_metrics: bool = True
     enable_cache_report: bool = True
-    api_key: str | None = None
     served_model_name: str | None = None
-    context_length: int | None = Field(default=None, gt=0)
-    random_seed: int | None = None
+    context_length: int | None = Field(default=None, gt=0, le=MAX_SERVER_TOKENS)
+    random_seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     log_level: str | None = None
     extra_args: list[str] = Field(default_factory=list, description="passed verbatim to the server")
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
-    startup_timeout_s: float = Field(default=600.0, gt=0)
+    startup_timeout_s: float = Field(default=600.0, gt=0, le=_DAY_S)
     sim_profile: str | None = Field(default=None, description="sim latency profile name or YAML path")
     sim_ground_truth_log: Path | None = None
     sim_args: list[str] = Field(default_factory=list, description="extra --sim-* flags (faults, jitter)")
@@ -71,14 +86,52 @@ class ServerConfig(StrictModel):
                 raise ValueError(f"{arg!r} looks like several arguments in one string; pass a list item each")
         return v
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(f"{name!r} is not an environment variable name; use names like CUDA_LAUNCH_BLOCKING")
+        return v
+
+    @model_validator(mode="after")
+    def _sim_only_fields(self) -> ServerSettings:
+        if self.backend != "sim" and (self.sim_args or self.sim_ground_truth_log or self.sim_profile):
+            raise ValueError("sim_profile, sim_args and sim_ground_truth_log need backend='sim'")
+        return self
+
+    def settings_values(self) -> dict[str, Any]:
+        """Every :class:`ServerSettings` field's value (copied), the API key resolved and its file
+        dropped: the shared part of each per-server :class:`ServerConfig` built from this config."""
+        values = {name: copy.deepcopy(getattr(self, name)) for name in ServerSettings.model_fields}
+        values["api_key_file"] = None
+        return values
+
+
+class ServerConfig(ServerSettings):
+    """One server: the shared :class:`ServerSettings` plus where it runs.
+
+    Example (``backend="sim"`` needs no GPU)::
+
+        ServerConfig(model_path="meta-llama/Llama-2-7b-hf", backend="sim", port=0)
+    """
+
+    server_id: str | None = None
+    port: int = Field(default=30000, ge=0, le=65535, description="0 picks a free port")
+    url: str | None = Field(default=None, description="base URL of a running server (backend='external')")
+    gpu_id: int = Field(default=0, ge=0, le=4095)
+
+    @field_validator("url")
+    @classmethod
+    def _url_form(cls, v: str | None) -> str | None:
+        return None if v is None else check_base_url(v)
+
     @model_validator(mode="after")
     def _backend_fields(self) -> ServerConfig:
         if self.backend == "external" and not self.url:
             raise ValueError("backend='external' needs url='http://host:port' of a running server")
         if self.backend != "external" and self.url:
             raise ValueError(f"url is only used with backend='external' (backend is {self.backend!r})")
-        if self.backend != "sim" and (self.sim_args or self.sim_ground_truth_log or self.sim_profile):
-            raise ValueError("sim_profile, sim_args and sim_ground_truth_log need backend='sim'")
         return self
 
     @property

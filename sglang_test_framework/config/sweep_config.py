@@ -63,10 +63,13 @@ class SweepConfig(StrictModel):
         return out
 
     def point_config(self, point: SweepPoint) -> NodeConfig:
-        """The NodeConfig of one point (its own output directory, raw flags appended)."""
-        values = self.base.model_dump()
-        extra = list(values.get("extra_args", []))
-        sim = list(values.get("sim_args", []))
+        """The NodeConfig of one point (its own output directory, raw flags appended).
+
+        Built from the base's explicit values, not a dump, so the API key survives and counts a
+        dataset derives (``num_prompts``) are derived again for the point."""
+        values = self.base.explicit_values()
+        extra = list(self.base.extra_args)
+        sim = list(self.base.sim_args)
         for key, value in point.overrides.items():
             if key.startswith("--sim-"):
                 sim += [key] if value is True else [key, str(value)]

@@ -10,10 +10,27 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import StrictModel
 
-__all__ = ["ApiType", "DatasetName", "WorkloadConfig"]
+__all__ = [
+    "MAX_LEN_TOKENS",
+    "MAX_NUM_PROMPTS",
+    "MAX_REQUEST_RATE",
+    "MIN_REQUEST_RATE",
+    "ApiType",
+    "DatasetName",
+    "WorkloadConfig",
+]
 
 DatasetName = Literal["sharegpt", "random", "custom", "generated-shared-prefix", "multi-turn"]
 ApiType = Literal["sglang", "openai", "openai-chat"]
+
+MAX_NUM_PROMPTS = 10_000_000
+"""Most requests one workload may hold (the request list is built in memory)."""
+MAX_LEN_TOKENS = 4_000_000
+"""Longest prompt or output a workload may ask for, in tokens."""
+MIN_REQUEST_RATE = 1e-6
+"""Slowest finite request rate (req/s): one request every ~11.6 days."""
+MAX_REQUEST_RATE = 1e9
+"""Fastest finite request rate (req/s); ``inf`` sends everything at once."""
 
 
 class WorkloadConfig(StrictModel):
@@ -22,45 +39,55 @@ class WorkloadConfig(StrictModel):
     ``request_rate`` is requests/s of a Poisson process (gamma with ``burstiness`` ≠ 1); ``inf`` sends
     everything at t=0. ``random_range_ratio`` follows SGLang: lengths are uniform in
     [max(int(L·ratio), 1), L]. ``api_type`` openai = /v1/completions, openai-chat = /v1/chat/completions.
+
+    ``num_prompts`` is the number of requests sent. Two datasets define their own count and set it:
+    ``generated-shared-prefix`` with uniform groups (``gsp_num_groups × gsp_prompts_per_group``) and
+    ``multi-turn`` (``multi_turn_num_conversations × multi_turn_turns``); an explicit ``num_prompts``
+    that disagrees is rejected (docs/workloads.md).
     """
 
     dataset_name: DatasetName = "random"
     dataset_path: Path | None = None
-    num_prompts: int = Field(default=200, gt=0)
-    request_rate: float = Field(default=math.inf, gt=0)
-    burstiness: float = Field(default=1.0, gt=0)
-    seed: int = 42
-    random_input_len: int = Field(default=1024, gt=0)
-    random_output_len: int = Field(default=128, gt=0)
+    num_prompts: int = Field(default=200, gt=0, le=MAX_NUM_PROMPTS, description="requests sent")
+    request_rate: float = Field(default=math.inf, allow_inf_nan=True, description="req/s; inf sends all at once")
+    burstiness: float = Field(default=1.0, ge=1e-3, le=1e3, description="gamma shape; 1 = Poisson")
+    seed: int = Field(default=42, ge=0, le=2**63 - 1)
+    random_input_len: int = Field(default=1024, gt=0, le=MAX_LEN_TOKENS)
+    random_output_len: int = Field(default=128, gt=0, le=MAX_LEN_TOKENS)
     random_range_ratio: float = Field(default=0.0, ge=0, le=1)
-    sharegpt_output_len: int | None = Field(default=None, gt=0)
-    sharegpt_context_len: int | None = Field(default=None, gt=0)
+    sharegpt_output_len: int | None = Field(default=None, gt=0, le=MAX_LEN_TOKENS)
+    sharegpt_context_len: int | None = Field(default=None, gt=0, le=MAX_LEN_TOKENS)
     tokenizer_path: str | None = None
-    gsp_num_groups: int = Field(default=8, gt=0)
-    gsp_prompts_per_group: int = Field(default=16, gt=0)
-    gsp_system_prompt_len: int = Field(default=1024, gt=0)
-    gsp_question_len: int = Field(default=64, gt=0)
-    gsp_output_len: int = Field(default=64, gt=0)
+    gsp_num_groups: int = Field(default=8, gt=0, le=1_000_000)
+    gsp_prompts_per_group: int = Field(default=16, gt=0, le=MAX_NUM_PROMPTS)
+    gsp_system_prompt_len: int = Field(default=1024, gt=0, le=MAX_LEN_TOKENS)
+    gsp_question_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
+    gsp_output_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
     gsp_group_distribution: Literal["uniform", "zipf"] = "uniform"
-    gsp_zipf_alpha: float = Field(default=1.1, gt=0)
-    multi_turn_num_conversations: int = Field(default=16, gt=0)
-    multi_turn_turns: int = Field(default=4, gt=0)
-    multi_turn_user_len: int = Field(default=64, gt=0)
-    multi_turn_assistant_len: int = Field(default=64, gt=0)
-    multi_turn_think_time_s: float = Field(default=1.0, ge=0)
-    max_concurrency: int | None = Field(default=None, gt=0)
-    warmup_requests: int = Field(default=2, ge=0)
+    gsp_zipf_alpha: float = Field(default=1.1, gt=0, le=100)
+    multi_turn_num_conversations: int = Field(default=16, gt=0, le=MAX_NUM_PROMPTS)
+    multi_turn_turns: int = Field(default=4, gt=0, le=10_000)
+    multi_turn_user_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
+    multi_turn_assistant_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
+    multi_turn_think_time_s: float = Field(default=1.0, ge=0, le=86_400)
+    max_concurrency: int | None = Field(default=None, gt=0, le=1_000_000)
+    warmup_requests: int = Field(default=2, ge=0, le=100_000)
     api_type: ApiType = "sglang"
     stream: bool = True
     ignore_eos: bool = True
     extra_request_body: dict[str, Any] = Field(default_factory=dict)
-    request_timeout_s: float = Field(default=600.0, gt=0)
+    request_timeout_s: float = Field(default=600.0, gt=0, le=7 * 86_400)
 
     @field_validator("request_rate")
     @classmethod
     def _rate(cls, v: float) -> float:
-        if math.isnan(v):
-            raise ValueError("must be a number of requests per second > 0, or inf")
+        if v == math.inf:
+            return v
+        if math.isnan(v) or not MIN_REQUEST_RATE <= v <= MAX_REQUEST_RATE:
+            raise ValueError(
+                f"must be between {MIN_REQUEST_RATE:g} and {MAX_REQUEST_RATE:g} requests/s, or inf to send "
+                "everything at once"
+            )
         return v
 
     @model_validator(mode="after")
@@ -75,4 +102,50 @@ class WorkloadConfig(StrictModel):
                 f"dataset_path: {self.dataset_path} does not exist; pass an existing file "
                 "(or omit it to use the built-in ShareGPT-format sample)"
             )
+        self._check_prompt_lengths()
+        self._set_dataset_count()
         return self
+
+    def _check_prompt_lengths(self) -> None:
+        if self.dataset_name == "generated-shared-prefix":
+            total = self.gsp_system_prompt_len + self.gsp_question_len
+            if total > MAX_LEN_TOKENS:
+                raise ValueError(
+                    f"gsp_system_prompt_len + gsp_question_len = {total} tokens; keep prompts ≤ {MAX_LEN_TOKENS}"
+                )
+        if self.dataset_name == "multi-turn":
+            last = self.multi_turn_turns * self.multi_turn_user_len
+            last += (self.multi_turn_turns - 1) * self.multi_turn_assistant_len
+            if last > MAX_LEN_TOKENS:
+                raise ValueError(
+                    f"multi-turn: the last turn's prompt would be {last} tokens; keep it ≤ {MAX_LEN_TOKENS} "
+                    "(fewer multi_turn_turns or shorter turns)"
+                )
+
+    def dataset_request_count(self) -> int | None:
+        """The number of requests the dataset itself defines, or None when ``num_prompts`` decides."""
+        if self.dataset_name == "generated-shared-prefix" and self.gsp_group_distribution == "uniform":
+            return self.gsp_num_groups * self.gsp_prompts_per_group
+        if self.dataset_name == "multi-turn":
+            return self.multi_turn_num_conversations * self.multi_turn_turns
+        return None
+
+    def _set_dataset_count(self) -> None:
+        """Make ``num_prompts`` the count the dataset sends (so reports show what was sent)."""
+        count = self.dataset_request_count()
+        if count is None:
+            return
+        if self.dataset_name == "multi-turn":
+            how = "multi_turn_num_conversations × multi_turn_turns"
+            fix = "change those fields instead"
+        else:
+            how = "gsp_num_groups × gsp_prompts_per_group"
+            fix = "change those fields, or use gsp_group_distribution='zipf' to draw num_prompts requests"
+        if count > MAX_NUM_PROMPTS:
+            raise ValueError(f"{how} = {count} requests; keep it ≤ {MAX_NUM_PROMPTS}")
+        if "num_prompts" in self.model_fields_set and self.num_prompts != count:
+            raise ValueError(
+                f"num_prompts: {self.dataset_name} sends {how} = {count} requests, not {self.num_prompts}; "
+                f"omit num_prompts or {fix}"
+            )
+        self.__dict__["num_prompts"] = count

@@ -6,12 +6,20 @@ import math
 
 import numpy as np
 
-from ..config.workload import WorkloadConfig
+from ..config.workload import MAX_NUM_PROMPTS, MIN_REQUEST_RATE, WorkloadConfig
+from ..errors import ConfigError
 from ..records import Request
-from .datasets import lengths, load_samples
+from .datasets import load_samples
 from .tokenizer import get_tokenizer
 
 __all__ = ["RequestGenerator"]
+
+
+def _check_arrival_args(rate: float, burstiness: float) -> None:
+    if math.isnan(rate) or rate < MIN_REQUEST_RATE:
+        raise ConfigError(f"rate: {rate} req/s; use a rate ≥ {MIN_REQUEST_RATE:g} req/s (or inf for all at once)")
+    if not (math.isfinite(burstiness) and burstiness > 0):
+        raise ConfigError(f"burstiness: {burstiness}; use a finite number > 0 (1 = Poisson)")
 
 
 class RequestGenerator:
@@ -25,9 +33,17 @@ class RequestGenerator:
 
     def generate_poisson_arrivals(self, rate: float, duration: float, burstiness: float = 1.0) -> list[float]:
         """Arrival offsets (s) of a Poisson (gamma if burstiness ≠ 1) process with ``rate`` req/s
-        within ``duration`` seconds."""
-        if rate <= 0 or duration <= 0:
-            raise ValueError("rate and duration must be > 0")
+        within ``duration`` seconds.
+
+        Raises:
+            ConfigError: ``rate`` or ``duration`` is not a finite number > 0, ``burstiness`` is not
+                finite and > 0, or more than ``MAX_NUM_PROMPTS`` arrivals are expected.
+        """
+        _check_arrival_args(rate, burstiness)
+        if not (math.isfinite(rate) and math.isfinite(duration) and duration > 0):
+            raise ConfigError("rate and duration must be finite numbers > 0 (an infinite rate has no arrival times)")
+        if rate * duration > MAX_NUM_PROMPTS:
+            raise ConfigError(f"rate × duration = {rate * duration:g} arrivals; keep it ≤ {MAX_NUM_PROMPTS}")
         rng = self._rng(1)
         out: list[float] = []
         t = 0.0
@@ -39,22 +55,27 @@ class RequestGenerator:
             out.append(t)
 
     def arrival_offsets(self, num: int, rate: float, burstiness: float = 1.0) -> list[float]:
-        """Offsets (s) of ``num`` arrivals: cumulative gamma(burstiness) gaps with mean 1/rate; all 0 for inf."""
+        """Offsets (s) of ``num`` arrivals: cumulative gamma(burstiness) gaps with mean 1/rate, the first
+        at 0; all 0 for ``rate=inf``.
+
+        Raises:
+            ConfigError: ``rate`` is NaN or below ``MIN_REQUEST_RATE``, or ``burstiness`` is not finite and > 0.
+        """
+        _check_arrival_args(rate, burstiness)
         if math.isinf(rate):
             return [0.0] * num
+        if num == 0:
+            return []
         gaps = self._rng(1).gamma(burstiness, 1.0 / (rate * burstiness), size=num)
         gaps[0] = 0.0  # the first request goes out at the start, like bench_serving
         return [float(x) for x in np.cumsum(gaps)]
 
-    def generate_length_distribution(
-        self, num: int, input_len: int, output_len: int, range_ratio: float = 0.0
-    ) -> tuple[list[int], list[int]]:
-        """Input and output lengths, each uniform in [max(int(L·ratio), 1), L] (SGLang's rule)."""
-        rng = self._rng(2)
-        return lengths(rng, num, input_len, range_ratio), lengths(rng, num, output_len, range_ratio)
-
     def generate_requests(self, config: WorkloadConfig) -> list[Request]:
-        """The workload's requests, ordered by arrival."""
+        """The workload's ``config.num_prompts`` requests, ordered by arrival.
+
+        Raises:
+            DatasetError: The dataset file or tokenizer cannot be used (the message names the file).
+        """
         tok = get_tokenizer(config.tokenizer_path)
         samples = load_samples(config, tok, self._rng(3))
         offsets = self.arrival_offsets(len(samples), config.request_rate, config.burstiness)

@@ -34,7 +34,13 @@ class HFTokenizer:
                 f"tokenizer_path={path!r} needs the transformers package: pip install "
                 "transformers (or omit tokenizer_path to use the built-in tokenizer)"
             ) from exc
-        self._tok: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        try:
+            self._tok: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(
+                f"tokenizer_path={path!r}: no usable tokenizer there ({' '.join(str(exc).split())[:200]}); pass a "
+                "directory holding tokenizer.json / tokenizer_config.json, or omit it"
+            ) from exc
         self.vocab_size = int(self._tok.vocab_size)
 
     def encode(self, text: str) -> list[int]:

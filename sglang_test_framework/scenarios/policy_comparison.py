@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..config.routing_config import RoutingConfig
+from ..errors import ConfigError
 from ..fileio import write_text_atomic
 from ..load.request_generator import RequestGenerator
 from ..results import RunResults
@@ -72,8 +73,7 @@ async def _run_arms(
     requests = RequestGenerator(seed=config.seed).generate_requests(config)
     results: dict[str, RunResults] = {}
     for policy in policies:
-        arm = config.model_copy(update={"routing_policy": policy, "name": policy, "output_dir": base_dir / policy})
-        arm = RoutingConfig.model_validate(arm.model_dump())  # re-validate (policy vs router_impl)
+        arm = config.with_updates(routing_policy=policy, name=policy, output_dir=base_dir / policy)
         results[policy] = await test_cls(arm).run_async(requests)
     return results
 
@@ -81,11 +81,11 @@ async def _run_arms(
 def compare_policies(
     test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str], output_dir: Path | None = None
 ) -> PolicyComparison:
-    """Blocking: run every policy arm, write ``comparison.csv``/``comparison.md`` and plots."""
+    """Blocking: run every policy arm, write ``comparison.csv`` / ``comparison.txt`` and plots."""
     from ..analysis.routing_plots import plot_policy_comparison
 
     if not policies:
-        raise ValueError("policies: give at least one policy name")
+        raise ConfigError("policies: give at least one policy name, e.g. --policies cache_aware round_robin")
     base_dir = output_dir or config.output_dir
     base_dir.mkdir(parents=True, exist_ok=True)
     results = run_with_signals(_run_arms(test_cls, config, policies, base_dir), escalate=kill_all_processes)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.routing_config import RoutingConfig
-from ..errors import RunInterrupted
+from ..errors import RouterError, RunInterrupted
 from ..fileio import write_text_atomic
 from ..load.request_generator import RequestGenerator
 from ..metrics.per_worker import load_imbalance, per_worker_table
@@ -96,7 +96,7 @@ class RoutingTest:
     @classmethod
     def compare(cls, config: RoutingConfig, policies: Sequence[str], output_dir: str | Path | None = None) -> Any:
         """Run the same seeded workload once per policy (fresh workers per arm, each warmed up and
-        flushed) and return a :class:`~sglang_test_framework.analysis.policy_compare.PolicyComparison`."""
+        flushed) and return a :class:`~sglang_test_framework.scenarios.policy_comparison.PolicyComparison`."""
         from .policy_comparison import compare_policies
 
         return compare_policies(cls, config, policies, Path(output_dir) if output_dir else None)
@@ -122,7 +122,13 @@ class RoutingTest:
             metrics_interval_s=cfg.router.metrics_interval_s,
             api_key=cfg.api_key,
         )
-        await proxy.start()
+        try:
+            await proxy.start()
+        except OSError as exc:
+            raise RouterError(
+                f"the Python router could not listen on {cfg.router.host}:{cfg.router.port} ({exc}); "
+                "set router port to a free port, or 0 to pick one"
+            ) from exc
         try:
             yield RouterEndpoint(proxy.url, "python", None, proxy)
         finally:

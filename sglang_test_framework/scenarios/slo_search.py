@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.node_config import NodeConfig
+from ..errors import ConfigError
 from ..load.request_generator import RequestGenerator
 from ..metrics.definitions import slo_attainment
 from ..metrics.prometheus import ScrapeTarget
@@ -55,7 +56,7 @@ class SLOSearchResult:
 async def _probe(
     config: NodeConfig, rate: float, target: LoadTarget, slos_ms: dict[str, float], target_attainment: float
 ) -> RateProbe:
-    cfg = config.model_copy(update={"request_rate": rate, "warmup_requests": 0})
+    cfg = config.with_updates(request_rate=rate, warmup_requests=0)
     requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
     run = ScenarioRun.start("slo-probe", cfg.output_dir / f"rate_{rate:.3f}", cfg.model_dump(mode="json"))
     options = ExecutionOptions(collect_timeseries=False, progress=cfg.progress, label=f"rate {rate:.2f}")
@@ -88,9 +89,9 @@ async def find_max_rate_async(
 ) -> SLOSearchResult:
     """Coroutine form of :func:`find_max_rate`."""
     if not slos_ms or any(k not in ("ttft", "tpot", "e2el") for k in slos_ms):
-        raise ValueError("slos_ms: give one or more of ttft, tpot, e2el (milliseconds)")
+        raise ConfigError("slos_ms: give one or more of ttft, tpot, e2el in milliseconds, e.g. --goodput ttft:500")
     if not 0 < target_attainment <= 1:
-        raise ValueError("target_attainment: must be in (0, 1]")
+        raise ConfigError(f"target_attainment: must be in (0, 1], got {target_attainment}; e.g. 0.9")
     result = SLOSearchResult(dict(slos_ms), target_attainment, 0.0)
     async with ServerManager(log_dir=config.output_dir / "server_logs") as manager:
         server = await manager.start_server(config.to_server_config())

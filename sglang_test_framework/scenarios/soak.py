@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from ..config.node_config import NodeConfig
+from ..errors import ConfigError
 from ..metrics.trends import MemoryTrend, memory_trends
 from ..results import RunResults
 from .node import NodeTest
@@ -42,12 +43,12 @@ class SoakResult:
 
 def run_soak(config: NodeConfig, duration_s: float, min_slope_mb_per_min: float = 1.0) -> SoakResult:
     """Send ``request_rate × duration_s`` requests (open loop) and analyse the servers' RSS over time."""
-    if duration_s <= 0:
-        raise ValueError("duration_s: must be > 0")
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        raise ConfigError(f"duration_s: must be a finite number of seconds > 0, got {duration_s}")
     if not math.isfinite(config.request_rate):
-        raise ValueError("request_rate: a soak run needs a finite rate (requests per second)")
+        raise ConfigError("request_rate: a soak run needs a finite rate in requests per second, e.g. --request-rate 10")
     num = max(1, math.ceil(config.request_rate * duration_s))
-    cfg = config.model_copy(update={"num_prompts": num, "collect_timeseries": True})
+    cfg = config.with_updates(num_prompts=num, collect_timeseries=True)
     test = NodeTest(cfg)
     results = test.run()
     trends = memory_trends(results.timeseries, min_slope_mb_per_min=min_slope_mb_per_min)

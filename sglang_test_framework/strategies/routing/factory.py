@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ...config.router_config import RouterConfig
 from ...errors import ConfigError
 from .base import BaseRoutingPolicy
 from .builtin import PowerOfTwoPolicy, RandomPolicy, RoundRobinPolicy, ShortestQueuePolicy
 from .cache_aware import CacheAwarePolicy
 
-__all__ = ["InvalidPolicyError", "RoutingFactory", "UnknownPolicyError"]
+__all__ = ["ROUTER_KNOBS", "InvalidPolicyError", "RoutingFactory", "UnknownPolicyError"]
+
+ROUTER_KNOBS: dict[str, str] = {
+    "cache_threshold": "cache_threshold",
+    "balance_abs_threshold": "balance_abs_threshold",
+    "balance_rel_threshold": "balance_rel_threshold",
+    "max_tree_size": "max_tree_size",
+    "eviction_interval_secs": "eviction_interval_s",
+}
+"""RouterConfig field → policy constructor keyword, for the knobs the real router and our policies share."""
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _constructor_keywords(policy_cls: type[BaseRoutingPolicy]) -> set[str]:
+    """Keyword names ``policy_cls(...)`` accepts: its ``__init__``'s, plus its bases' while each
+    ``__init__`` forwards ``**kwargs`` (so a pass-through subclass of CacheAwarePolicy gets the knobs,
+    and one of BaseRoutingPolicy gets none)."""
+    names: set[str] = set()
+    for klass in policy_cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names.update(p.name for p in params if p.kind in _NAMED)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+def _router_knobs(policy_cls: type[BaseRoutingPolicy], router_config: RouterConfig) -> dict[str, Any]:
+    """The :data:`ROUTER_KNOBS` of ``router_config`` that ``policy_cls`` accepts, by constructor keyword."""
+    accepted = _constructor_keywords(policy_cls)
+    return {keyword: getattr(router_config, field) for field, keyword in ROUTER_KNOBS.items() if keyword in accepted}
 
 
 class UnknownPolicyError(ConfigError, ValueError):
@@ -80,20 +115,27 @@ class RoutingFactory:
             ) from None
 
     @classmethod
-    def create(cls, name: str, workers: Sequence[str], **kwargs: Any) -> BaseRoutingPolicy:
+    def create(
+        cls, name: str, workers: Sequence[str], *, router_config: RouterConfig | None = None, **kwargs: Any
+    ) -> BaseRoutingPolicy:
         """A new instance of the policy registered as ``name``.
 
         Args:
             name: Registered policy name.
             workers: Worker ids passed to the policy's constructor.
+            router_config: Router knobs (:data:`ROUTER_KNOBS`: cache_threshold, balance_*_threshold,
+                max_tree_size, eviction_interval_secs) passed to the policy when its constructor names
+                them, so the Python cache_aware policy runs with the same settings as the real router.
             **kwargs: Policy-specific options, e.g. ``seed`` for random / power_of_two or
-                ``cache_threshold`` for cache_aware.
+                ``cache_threshold`` for cache_aware; they win over ``router_config``.
 
         Raises:
             UnknownPolicyError: Nothing is registered under ``name``.
             InvalidPolicyError: The policy does not accept one of ``kwargs``.
         """
         policy_cls = cls.get(name)
+        if router_config is not None:
+            kwargs = {**_router_knobs(policy_cls, router_config), **kwargs}
         try:
             return policy_cls(list(workers), **kwargs)
         except TypeError as exc:

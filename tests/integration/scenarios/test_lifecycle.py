@@ -245,3 +245,20 @@ def test_a_server_that_dies_mid_run_is_reported_and_fails_the_command(tmp_path: 
     assert summary["total_requests"] == 40, "every request has a record, failed ones included"
     assert _json(out / "run.json")["server_exits"] == exits
     assert _wait_gone(marker) == []
+
+
+def test_the_api_key_appears_in_no_file_log_or_output_of_a_run(tmp_path: Path) -> None:
+    marker = f"life-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "out"
+    argv = _cli_node(out, marker, "-v", "--api-key", "secret-xyz", "--output-file", str(tmp_path / "results.json"))
+    argv[argv.index("--num-prompts") + 1] = "6"
+    argv[argv.index("--random-output-len") + 1] = "8"
+    proc = subprocess.run(argv, capture_output=True, timeout=300)
+    console = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, console
+    assert _json(out / "summary.json")["completed"] == 6, "the server required the key and got it"
+    assert "secret-xyz" not in console
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "server_0.log" or p.suffix == ".log" for p in written)
+    leaks = [str(p) for p in written if b"secret-xyz" in p.read_bytes()]
+    assert leaks == []

@@ -4,14 +4,18 @@ failures, and the comparison CLI."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from sglang_test_framework.cli import main as cli_main
+from sglang_test_framework.config.router_config import RouterConfig
 from sglang_test_framework.config.routing_config import RoutingConfig
 from sglang_test_framework.scenarios.routing import RoutingTest
+from sglang_test_framework.strategies.routing.cache_aware import CacheAwarePolicy
+from sglang_test_framework.strategies.routing.factory import RoutingFactory
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -140,3 +144,48 @@ def test_cli_compares_policies(tmp_path: Path, capsys: Any) -> None:
     assert "shortest_queue" in capsys.readouterr().out
     assert (tmp_path / "comparison.csv").exists()
     assert list((tmp_path / "plots").glob("*.png"))
+
+
+class _KnobSpy(CacheAwarePolicy):
+    """cache_aware that records the knobs RoutingTest created it with."""
+
+    created: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, workers: Sequence[str], **knobs: Any) -> None:
+        super().__init__(workers, **knobs)
+        _KnobSpy.created.append(knobs)
+
+
+def test_router_knobs_reach_the_python_cache_aware_policy(tmp_path: Path) -> None:
+    RoutingFactory.register("knob_spy_cache_aware", _KnobSpy)
+    router = RouterConfig(
+        cache_threshold=0.7,
+        balance_abs_threshold=3,
+        balance_rel_threshold=2.0,
+        max_tree_size=4096,
+        eviction_interval_secs=7,
+    )
+    cfg = _config(
+        tmp_path,
+        num_gpus=2,
+        routing_policy="knob_spy_cache_aware",
+        dataset_name="random",
+        num_prompts=8,
+        random_input_len=32,
+        random_output_len=4,
+        max_total_tokens=None,
+        collect_timeseries=False,
+        write_plots=False,
+        router=router,
+    )
+    results = RoutingTest(cfg).run()
+    assert results.context["router_impl"] == "python" and results.summary["completed"] == 8
+    assert _KnobSpy.created == [
+        {
+            "cache_threshold": 0.7,
+            "balance_abs_threshold": 3,
+            "balance_rel_threshold": 2.0,
+            "max_tree_size": 4096,
+            "eviction_interval_s": 7,
+        }
+    ]

@@ -42,7 +42,7 @@ def test_spec_node_config_works_verbatim_with_sim_backend() -> None:
 )
 def test_invalid_node_config_names_the_field(values: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
-        NodeConfig(model_path=MODEL, **values)  # type: ignore[arg-type]
+        NodeConfig(model_path=MODEL, **values)
     assert field in _error_fields(info.value) or field in str(info.value)
 
 
