@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
@@ -30,10 +31,11 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
         sim = sim_of(request)
         return web.json_response(
             {
-                "model_path": sim.args.model_path,
+                "model_path": sim.config.model_path,
                 "served_model_name": sim.model_name,
-                "tokenizer_path": sim.args.tokenizer_path or sim.args.model_path,
+                "tokenizer_path": sim.config.tokenizer_path or sim.config.model_path,
                 "is_generation": True,
+                "disaggregation_mode": "null",
                 "preferred_sampling_params": None,
                 "weight_version": "default",
                 "has_image_understanding": False,
@@ -57,7 +59,7 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
                         "object": "model",
                         "created": int(sim.start_wall),
                         "owned_by": "sglang",
-                        "root": sim.args.model_path,
+                        "root": sim.config.model_path,
                         "max_model_len": sim.context_len,
                     }
                 ],
@@ -70,7 +72,6 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
         g = sim.gauges()
         load: dict[str, Any] = {
             "dp_rank": 0,
-            "timestamp": time.time(),
             "num_running_reqs": g["num_running_reqs"],
             "num_waiting_reqs": g["num_queue_reqs"],
             "num_used_tokens": e.used_tokens,
@@ -85,17 +86,18 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
         }
         return web.json_response(
             {
-                "timestamp": time.time(),
+                # ISO 8601 like SGLang's: SMG rejects a numeric timestamp and falls back to /metrics.
+                "timestamp": datetime.now(timezone.utc).isoformat(),
                 "version": "0.5.23-sim",
                 "accelerator": "sim",
-                "num_accelerators": sim.args.tp_size,
+                "num_accelerators": sim.config.tp_size,
                 "loads": [load],
             }
         )
 
     async def get_load(request: web.Request) -> web.Response:
         sim = sim_of(request)
-        fmt = sim.args.sim_get_load_format
+        fmt = sim.config.sim_get_load_format
         e = sim.engine
         if fmt == "absent":
             return web.Response(status=404, text="Not Found")
@@ -134,7 +136,7 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
 
     async def metrics(request: web.Request) -> web.Response:
         sim = sim_of(request)
-        if not sim.args.enable_metrics:
+        if not sim.config.enable_metrics:
             return web.Response(status=404, text="metrics are disabled; start with --enable-metrics")
         c = sim.engine.counters
         text = sim.metrics.render(

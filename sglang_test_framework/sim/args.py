@@ -1,64 +1,72 @@
-"""Command-line flags of the simulator: SGLang's launch_server names plus ``--sim-*`` flags."""
+"""Command-line flags of the simulator (SGLang's launch_server names plus ``--sim-*`` flags) → SimConfig.
+
+Parsing is argparse's (unknown flags are an error, as in SGLang's parser); the values are then validated
+by :class:`SimConfig`. Every error is one line naming the flag and the fix, exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
-__all__ = ["parse_args"]
+from pydantic import ValidationError
+
+from .config import API_KEY_ENV, SimConfig, flag_of
+
+__all__ = ["build_parser", "parse_config"]
 
 
-def _bool(p: argparse.ArgumentParser, *names: str, help_text: str = "accepted for compatibility") -> None:
-    p.add_argument(*names, action="store_true", help=help_text)
+_NOT_MODELLED = "accepted (SGLang's flag); does not change the simulation"
 
 
 def _sglang_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-path", "--model", dest="model_path", required=True)
-    p.add_argument("--tokenizer-path")
+    p.add_argument("--model-path", "--model", dest="model_path", required=True, help="picks the built-in model")
+    p.add_argument("--tokenizer-path", help="reported by /model_info")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=30000)
     p.add_argument("--tp-size", "--tensor-parallel-size", dest="tp_size", type=int, default=1)
-    p.add_argument("--dp-size", "--data-parallel-size", dest="dp_size", type=int, default=1)
+    p.add_argument("--dp-size", "--data-parallel-size", dest="dp_size", type=int, default=1, help="must be 1")
     p.add_argument("--max-running-requests", type=int)
-    p.add_argument("--max-queued-requests", type=int)
-    p.add_argument("--max-total-tokens", type=int)
-    p.add_argument("--mem-fraction-static", type=float)
-    p.add_argument("--chunked-prefill-size", type=int)
+    p.add_argument("--max-queued-requests", type=int, help="see --sim-queue-overflow")
+    p.add_argument("--max-total-tokens", type=int, help="KV pool size (default: from GPU memory)")
+    p.add_argument("--mem-fraction-static", type=float, help="share of GPU memory for weights + KV (default 0.88)")
+    p.add_argument("--chunked-prefill-size", type=int, help="-1 disables chunking (default 8192)")
     p.add_argument("--max-prefill-tokens", type=int, default=16384)
-    p.add_argument("--schedule-policy", default="fcfs")
+    p.add_argument("--schedule-policy", default="fcfs", help="fcfs or lpm")
     p.add_argument("--schedule-conservativeness", type=float, default=1.0)
-    p.add_argument("--api-key")
+    p.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})")
     p.add_argument("--served-model-name")
     p.add_argument("--context-length", type=int)
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--log-level", default="info")
-    p.add_argument("--stream-interval", type=int, default=1)
-    p.add_argument("--page-size", type=int, default=1)
-    p.add_argument("--decode-log-interval", type=int, default=40)
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--load-format", default="auto")
-    p.add_argument("--base-gpu-id", type=int, default=0)
-    p.add_argument("--hicache-ratio", type=float, default=2.0)
-    p.add_argument("--hicache-size", type=int, default=0)
-    p.add_argument("--hicache-write-policy", default="write_through")
-    p.add_argument("--hicache-io-backend", default="kernel")
-    p.add_argument("--hicache-mem-layout", default="page_first")
-    p.add_argument("--hicache-storage-backend")
-    for flag in (
-        "--enable-torch-compile",
-        "--disable-radix-cache",
-        "--enable-metrics",
-        "--enable-cache-report",
-        "--skip-server-warmup",
-        "--enable-mixed-chunk",
-        "--disable-cuda-graph",
-        "--disable-overlap-schedule",
-        "--trust-remote-code",
-        "--incremental-streaming-output",
-        "--stream-response-default-include-usage",
+    p.add_argument("--stream-interval", type=int, default=1, help="tokens per streamed chunk")
+    p.add_argument("--hicache-ratio", type=float, default=2.0, help="host KV tier size ÷ device KV")
+    p.add_argument("--page-size", type=int, default=1, help=_NOT_MODELLED)
+    p.add_argument("--decode-log-interval", type=int, default=40, help=_NOT_MODELLED)
+    p.add_argument("--dtype", default="auto", help=_NOT_MODELLED)
+    p.add_argument("--load-format", default="auto", help=_NOT_MODELLED)
+    p.add_argument("--base-gpu-id", type=int, default=0, help=_NOT_MODELLED)
+    p.add_argument("--hicache-size", type=int, default=0, help=_NOT_MODELLED)
+    p.add_argument("--hicache-write-policy", default="write_through", help=_NOT_MODELLED)
+    p.add_argument("--hicache-io-backend", default="kernel", help=_NOT_MODELLED)
+    p.add_argument("--hicache-mem-layout", default="page_first", help=_NOT_MODELLED)
+    p.add_argument("--hicache-storage-backend", help=_NOT_MODELLED)
+    for names, help_text in (
+        (("--disable-radix-cache",), "no prefix cache"),
+        (("--enable-metrics",), "serve /metrics and report meta_info.queue_time"),
+        (("--enable-cache-report",), "usage.prompt_tokens_details.cached_tokens in OpenAI responses"),
+        (("--incremental-streaming-output",), "/generate streams deltas instead of cumulative text"),
+        (("--stream-response-default-include-usage",), "OpenAI streams end with a usage chunk"),
+        (("--enable-hierarchical-cache", "--enable-hicache"), "host-memory KV tier (HiCache)"),
+        (("--enable-torch-compile",), _NOT_MODELLED),
+        (("--skip-server-warmup",), _NOT_MODELLED),
+        (("--enable-mixed-chunk",), _NOT_MODELLED),
+        (("--disable-cuda-graph",), _NOT_MODELLED),
+        (("--disable-overlap-schedule",), _NOT_MODELLED),
+        (("--trust-remote-code",), _NOT_MODELLED),
     ):
-        _bool(p, flag)
-    _bool(p, "--enable-hierarchical-cache", "--enable-hicache")
+        p.add_argument(*names, action="store_true", help=help_text)
 
 
 def _sim_flags(p: argparse.ArgumentParser) -> None:
@@ -81,23 +89,46 @@ def _sim_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sim-slowdown", type=float, default=1.0, help="multiply every step time")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and check flags; errors exit with code 2 and name the flag (like SGLang's parser)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every flag (its destinations are SimConfig's field names)."""
     p = argparse.ArgumentParser(
         prog="python -m sglang_test_framework.sim",
+        usage="%(prog)s --model-path MODEL [flags] (see --help)",
         description="Simulated SGLang server (same HTTP API and flags; no GPU).",
     )
     _sglang_flags(p)
     _sim_flags(p)
-    args = p.parse_args(argv)
-    if args.dp_size != 1:
-        p.error("--dp-size: the simulator runs one data-parallel rank; launch several servers instead")
-    if args.schedule_policy not in ("fcfs", "lpm"):
-        p.error(f"--schedule-policy {args.schedule_policy}: the simulator implements fcfs and lpm")
-    if args.mem_fraction_static is not None and not 0 < args.mem_fraction_static < 1:
-        p.error("--mem-fraction-static must be in (0, 1)")
-    if args.sim_fail_rate and not 0 <= args.sim_fail_rate <= 1:
-        p.error("--sim-fail-rate must be in [0, 1]")
-    if args.sim_slowdown <= 0:
-        p.error("--sim-slowdown must be > 0")
-    return args
+    return p
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line: ``--flag VALUE: what is wrong and the fix`` for each problem."""
+    problems = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        shown = "" if field == "api_key" else f" {err['input']}"
+        problems.append(f"{flag_of(field)}{shown}: {msg}")
+    return "; ".join(problems)
+
+
+def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> SimConfig:
+    """Parse ``argv`` into a validated SimConfig; on any error print it and exit with code 2.
+
+    The API key comes from ``--api-key``, else from ``$SGLANG_SIM_API_KEY`` (so a launcher can keep it
+    out of the process list); an empty value means no key.
+    """
+    parser = build_parser()
+    values = vars(parser.parse_args(argv))
+    env = os.environ if environ is None else environ
+    values["api_key"] = values["api_key"] or env.get(API_KEY_ENV) or None
+    try:
+        config = SimConfig(**values)
+    except ValidationError as exc:
+        parser.error(_describe(exc))
+    try:
+        config.latency_profile()
+    except ValueError as exc:
+        msg = str(exc)
+        parser.error(msg if msg.startswith("--") else f"--sim-profile: {msg}")
+    return config

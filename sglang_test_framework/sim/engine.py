@@ -3,15 +3,17 @@
 Each step is a prefill batch when a waiting request can be admitted (chunked to
 ``chunked_prefill_size`` tokens, decodes paused), else a decode batch of every running request.
 Admission needs ``running < max_running_requests`` and free KV tokens (free + evictable radix cache ≥
-new tokens + reserved output tokens × new_token_ratio). When decode runs out of KV, the newest requests
-are retracted to the queue. Time comes from the latency profile; the loop is driven by ``run_step``,
-which the HTTP app awaits with a real clock and unit tests call with a virtual one.
+new tokens + reserved output tokens × new_token_ratio), and the request must have arrived by the step's
+start. When decode runs out of KV, the newest requests are retracted to the queue. Time comes from the
+latency profile; the caller drives the loop with ``next_step(start_ns)`` then ``complete_step(step,
+end_ns)``: the server's step loop on the real clock, unit tests on a virtual one.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from .radix import RadixCache, RadixNode
 __all__ = ["EngineConfig", "SimEngine", "SimRequest", "StepResult"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class EngineConfig:
     """Scheduler settings (resolved server args)."""
 
@@ -34,7 +36,6 @@ class EngineConfig:
     schedule_policy: str = "fcfs"
     schedule_conservativeness: float = 1.0
     disable_radix_cache: bool = False
-    enable_mixed_chunk: bool = False
     jitter_cv: float = 0.0
     slowdown: float = 1.0
     seed: int = 0
@@ -49,13 +50,13 @@ class SimRequest:
     rid: str
     input_ids: list[int]
     max_new_tokens: int
-    arrival_ns: int = 0
+    arrival_ns: int = 0  # admitted only by a step that starts at or after this
     output_ids: list[int] = field(default_factory=list)
     cached_tokens: int = 0
     prefilled: int = 0  # tokens of (input + output) whose KV exists
-    admitted_ns: int | None = None
-    first_token_ns: int | None = None
-    finish_ns: int | None = None
+    admitted_ns: int | None = None  # start of the step that first admitted it (a retraction keeps it)
+    first_token_ns: int | None = None  # end of the step that produced the first output token
+    finish_ns: int | None = None  # end of the step that finished it
     retractions: int = 0
     finished: bool = False
     aborted: bool = False
@@ -80,11 +81,9 @@ class StepResult:
     kind: str  # "prefill" | "decode"
     duration_s: float
     batch: list[SimRequest]
-    chunks: list[int] = field(default_factory=list)
-    finished: list[SimRequest] = field(default_factory=list)
+    chunks: list[int] = field(default_factory=list)  # prefill: new tokens of each request in ``batch``
     new_tokens: int = 0
-    cached_tokens: int = 0
-    retracted: int = 0
+    cached_tokens: int = 0  # prefill: cached prefix tokens of the newly admitted requests
 
 
 class SimEngine:
@@ -100,7 +99,7 @@ class SimEngine:
         self.running: list[SimRequest] = []
         self.chunked: SimRequest | None = None
         self.rng = random.Random(config.seed)
-        self.token_fn = token_fn or (lambda r, k: (hash(r.rid) + 7919 * k) % 32000)
+        self.token_fn = token_fn or (lambda r, k: (zlib.crc32(r.rid.encode()) + 7919 * k) % 32000)
         self.init_ratio = min(0.7 * config.schedule_conservativeness, 1.0)
         self.min_ratio = min(0.1 * config.schedule_conservativeness, 1.0)
         self.new_token_ratio = self.init_ratio
@@ -114,7 +113,6 @@ class SimEngine:
             "decode_tokens": 0,
             "load_back_tokens": 0,
             "evicted_tokens": 0,
-            "steps": 0,
         }
         self.last_cache_hit_rate = 0.0
         self.max_running_seen = 0
@@ -175,10 +173,12 @@ class SimEngine:
         return True
 
     # ---------------------------------------------------------------- scheduling
-    def _order_waiting(self) -> None:
+    def _order_waiting(self, now_ns: int) -> None:
+        """``lpm``: arrived requests by longest cached prefix first (later arrivals stay behind them)."""
         if self.config.schedule_policy == "lpm" and len(self.waiting) > 1:
-            ranked = sorted(self.waiting, key=lambda r: -self.cache.match_prefix(r.seq)[0])
-            self.waiting = deque(ranked)
+            arrived = [r for r in self.waiting if r.arrival_ns <= now_ns]
+            arrived.sort(key=lambda r: -self.cache.match_prefix(r.seq)[0])
+            self.waiting = deque(arrived + [r for r in self.waiting if r.arrival_ns > now_ns])
 
     def _admit(self, req: SimRequest, budget: int) -> int:
         """Try to admit ``req`` into a prefill batch with ``budget`` tokens left; returns tokens used."""
@@ -216,9 +216,11 @@ class SimEngine:
             new.append(take)
             cached.append(req.prefilled)
             budget -= take
-        self._order_waiting()
+        self._order_waiting(now_ns)
         while self.waiting and budget > 0 and len(self.running) + len(batch) < cfg.max_running_requests:
             req = self.waiting[0]
+            if req.arrival_ns > now_ns:  # arrived after this step began (FCFS order is arrival order)
+                break
             took = self._admit(req, int(budget))
             if took == 0:
                 break
@@ -271,10 +273,8 @@ class SimEngine:
     def _build_decode(self) -> StepResult | None:
         if not self.running:
             return None
-        retracted = 0
         while self.running and self.free_tokens + self.cache.evictable_size < len(self.running):
             self._retract(self.running.pop())
-            retracted += 1
         if not self.running:
             return None
         for req in self.running:
@@ -284,7 +284,7 @@ class SimEngine:
         self.new_token_ratio = max(
             self.min_ratio, self.new_token_ratio - (self.init_ratio - self.min_ratio) / self.config.decay_steps
         )
-        return StepResult("decode", duration, list(self.running), retracted=retracted)
+        return StepResult("decode", duration, list(self.running))
 
     def _retract(self, req: SimRequest) -> None:
         if req.node is not None:
@@ -299,7 +299,8 @@ class SimEngine:
         self.new_token_ratio = self.init_ratio
 
     def next_step(self, now_ns: int) -> StepResult | None:
-        """Build the next batch (prefill first), or None if there is nothing to do."""
+        """Build the batch of a step starting at ``now_ns`` (prefill first; only requests that arrived by
+        ``now_ns`` are admitted, at ``now_ns``), or None if there is nothing to do."""
         step = self._build_prefill(now_ns) if (self.waiting or self.chunked) else None
         if step is None:
             step = self._build_decode()
@@ -308,7 +309,6 @@ class SimEngine:
     # ---------------------------------------------------------------- completion
     def complete_step(self, step: StepResult, end_ns: int) -> None:
         """Apply a step's effects at its end time: prefill progress / first tokens, or one token each."""
-        self.counters["steps"] += 1
         if step.kind == "prefill":
             self._complete_prefill(step, end_ns)
         else:
@@ -318,7 +318,7 @@ class SimEngine:
                     self.counters["decode_tokens"] += 1
         for req in list(self.running):
             if req.aborted or req.finished:
-                self._finish(req, end_ns, step)
+                self._finish(req, end_ns)
         self.max_running_seen = max(self.max_running_seen, len(self.running))
 
     def _complete_prefill(self, step: StepResult, end_ns: int) -> None:
@@ -337,13 +337,14 @@ class SimEngine:
 
     def _promote(self, req: SimRequest, end_ns: int) -> None:
         """Prefill finished: cache the prompt, start decoding (the prefill emits the first token)."""
-        if req.node is not None:
-            self.cache.unlock(req.node)
-        self.cache.insert(req.seq)  # its computed KV moves into the tree (duplicates are freed)
-        _, node = self.cache.match_prefix(req.seq)
-        self.cache.lock(node)
-        req.node = node
-        self._free_private(req)
+        if not self.cache.disabled:  # without the radix cache the KV stays private to the request
+            if req.node is not None:
+                self.cache.unlock(req.node)
+            self.cache.insert(req.seq)  # its computed KV moves into the tree (duplicates are freed)
+            _, node = self.cache.match_prefix(req.seq)
+            self.cache.lock(node)
+            req.node = node
+            self._free_private(req)
         if self.config.hicache_tokens:
             self.host_cached[tuple(req.input_ids[:64])] = len(req.input_ids)
         if req not in self.running:
@@ -365,7 +366,7 @@ class SimEngine:
         if req.notify is not None:
             req.notify(req)
 
-    def _finish(self, req: SimRequest, end_ns: int, step: StepResult) -> None:
+    def _finish(self, req: SimRequest, end_ns: int) -> None:
         self.running.remove(req)
         if req.node is not None:
             self.cache.unlock(req.node)
@@ -373,6 +374,5 @@ class SimEngine:
         self._free_private(req)
         self.cache.insert(req.seq)  # finished sequences stay cached (prompt + output)
         req.finish_ns = end_ns
-        step.finished.append(req)
         if req.notify is not None:
             req.notify(req)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 __all__ = ["GPUS", "MODELS", "GPUSpec", "LatencyProfile", "ModelSpec", "load_profile", "resolve_profile"]
 
 GIB = 1024**3
+
+SpecT = TypeVar("SpecT", "GPUSpec", "ModelSpec")
 
 
 @dataclass(frozen=True)
@@ -134,16 +136,36 @@ def _model_from_path(model_path: str) -> ModelSpec:
 def load_profile(path: str | Path, tp_size: int = 1) -> LatencyProfile:
     """A profile from YAML: ``model: {name, n_layers, …}`` or ``model: Llama-3-8B``, ``gpu: {…}`` or a
     GPU name, and any LatencyProfile coefficient (mfu_prefill, mbu, t_step_s, t_req_s, …)."""
-    data: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
-    model = data.pop("model", "Llama-3-8B")
-    gpu = data.pop("gpu", "H100-SXM")
-    model_spec = MODELS[model] if isinstance(model, str) else ModelSpec(**model)
-    gpu_spec = GPUS[gpu] if isinstance(gpu, str) else GPUSpec(**gpu)
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"profile {path}: cannot read it as YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"profile {path}: must be a mapping of coefficient: value")
+    model_spec = _spec(path, "model", data.pop("model", "Llama-3-8B"), MODELS, ModelSpec)
+    gpu_spec = _spec(path, "gpu", data.pop("gpu", "H100-SXM"), GPUS, GPUSpec)
     allowed = {f.name for f in fields(LatencyProfile)} - {"model", "gpu", "tp_size"}
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"profile {path}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
     return LatencyProfile(model=model_spec, gpu=gpu_spec, tp_size=tp_size, **data)
+
+
+def _spec(path: str | Path, key: str, value: Any, builtin: dict[str, SpecT], cls: type[SpecT]) -> SpecT:
+    """A built-in spec by name, or one built from a mapping of its fields."""
+    if isinstance(value, str):
+        if value not in builtin:
+            raise ValueError(
+                f"profile {path}: {key} {value!r} is not built in; use one of {sorted(builtin)} or a mapping"
+            )
+        return builtin[value]
+    names = [f.name for f in fields(cls)]
+    if not isinstance(value, dict) or not set(value) <= set(names):
+        raise ValueError(f"profile {path}: {key} must be a built-in name or a mapping with keys from {names}")
+    try:
+        return cls(**value)
+    except TypeError as exc:
+        raise ValueError(f"profile {path}: {key}: {exc}") from exc
 
 
 def resolve_profile(profile: str | None, model_path: str, gpu: str, tp_size: int) -> LatencyProfile:

@@ -93,25 +93,26 @@ class RadixCache:
             new.last_access = next(self._clock)
             node.children[new.key[0]] = new
             self.total_size += len(new.key)
-            if node.lock_ref == 0 or new.lock_ref == 0:
-                self.evictable_size += len(new.key)
+            self.evictable_size += len(new.key)
         return matched
 
     def lock(self, node: RadixNode) -> None:
         """A running request now uses the path root → node (its tokens stop being evictable)."""
-        while node is not self.root and node is not None:
-            if node.lock_ref == 0:
-                self.evictable_size -= len(node.key)
-            node.lock_ref += 1
-            node = node.parent  # type: ignore[assignment]
+        cur: RadixNode | None = node
+        while cur is not None and cur is not self.root:
+            if cur.lock_ref == 0:
+                self.evictable_size -= len(cur.key)
+            cur.lock_ref += 1
+            cur = cur.parent
 
     def unlock(self, node: RadixNode) -> None:
         """Release a :meth:`lock`."""
-        while node is not self.root and node is not None:
-            node.lock_ref -= 1
-            if node.lock_ref == 0:
-                self.evictable_size += len(node.key)
-            node = node.parent  # type: ignore[assignment]
+        cur: RadixNode | None = node
+        while cur is not None and cur is not self.root:
+            cur.lock_ref -= 1
+            if cur.lock_ref == 0:
+                self.evictable_size += len(cur.key)
+            cur = cur.parent
 
     def evict(self, num_tokens: int) -> int:
         """Evict unreferenced leaves, least recently used first, until ``num_tokens`` are freed."""

@@ -6,10 +6,12 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from .admin_routes import add_admin_routes
 from .engine import SimRequest
 from .server import Flow, SimServer
 from .streams import StreamFormat, chat_format, completion_format, generate_format
@@ -44,6 +46,8 @@ SAMPLING_KEYS = {
     "custom_params",
 }
 SIM: web.AppKey[SimServer] = web.AppKey("sim", SimServer)
+StopCheck = Callable[[SimRequest], dict[str, Any] | None]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -70,7 +74,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return data if isinstance(data, dict) else _error(400, "the body must be a JSON object")
 
 
-def _stop_check(sim: SimServer, params: dict[str, Any]) -> Any:
+def _stop_check(sim: SimServer, params: dict[str, Any]) -> StopCheck | None:
     stops = params.get("stop") or []
     stops = [stops] if isinstance(stops, str) else list(stops)
     stop_ids = set(params.get("stop_token_ids") or [])
@@ -122,14 +126,16 @@ async def _run(
         return _error(fault[0], fault[1])
     req = SimRequest(rid, input_ids, max(max_new, 1), arrival_ns=arrival, stop_check=_stop_check(sim, params))
     flow = sim.submit(req)
-    flow.stream_interval = int(params.get("stream_interval") or sim.args.stream_interval)
+    flow.stream_interval = int(params.get("stream_interval") or sim.config.stream_interval)
     try:
         if stream:
             return await _stream(request, sim, flow, fmt)
         while not (req.finished or req.aborted):
             await flow.event.wait()
             flow.event.clear()
-        flow.first_write_ns = time.monotonic_ns()
+        flow.last_write_ns = time.monotonic_ns()
+        if req.output_ids:
+            flow.first_write_ns = flow.last_write_ns
         return web.json_response(fmt.final_body(sim, flow))
     except (asyncio.CancelledError, ConnectionResetError):
         if not (req.finished or req.aborted):
@@ -171,8 +177,8 @@ async def _stream(request: web.Request, sim: SimServer, flow: Flow, fmt: StreamF
             if flow.first_write_ns is None and n > 0:
                 flow.first_write_ns = now
             if flow.emitted and n > flow.emitted:
-                sim.metrics.itl.observe((now - flow.last_emit_ns) / 1e9 / (n - flow.emitted), n - flow.emitted)
-            flow.last_emit_ns = now
+                sim.metrics.itl.observe((now - flow.last_write_ns) / 1e9 / (n - flow.emitted), n - flow.emitted)
+            flow.last_write_ns = now
             flow.emitted = n
             transport.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
         if finished and not done.done():
@@ -209,7 +215,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
     else:
         return _error(400, "give 'text' (a string) or 'input_ids'; batched lists are not supported by the simulator")
     rid = str(body.get("rid") or request.headers.get("X-Request-Id") or uuid.uuid4().hex)
-    fmt = generate_format(incremental=sim.args.incremental_streaming_output)
+    fmt = generate_format(incremental=sim.config.incremental_streaming_output)
     return await _run(request, sim, input_ids, params, rid, bool(body.get("stream")), fmt)
 
 
@@ -239,7 +245,7 @@ async def openai_route(request: web.Request) -> web.StreamResponse:
     }
     rid = str(request.headers.get("X-Request-Id") or body.get("rid") or uuid.uuid4().hex)
     opts = body.get("stream_options") or {}
-    usage = bool(opts.get("include_usage")) or sim.args.stream_response_default_include_usage
+    usage = bool(opts.get("include_usage")) or sim.config.stream_response_default_include_usage
     fmt = (chat_format if chat else completion_format)(
         include_usage=usage, continuous=bool(opts.get("continuous_usage_stats"))
     )
@@ -248,8 +254,6 @@ async def openai_route(request: web.Request) -> web.StreamResponse:
 
 def build_app(sim: SimServer) -> web.Application:
     """The aiohttp application with every route."""
-    from .admin_routes import add_admin_routes
-
     app = web.Application(middlewares=[_auth_middleware], client_max_size=64 * 2**20)
     app[SIM] = sim
 
@@ -257,9 +261,8 @@ def build_app(sim: SimServer) -> web.Application:
         resp.headers["X-Worker-Id"] = sim.worker_id
 
     app.on_response_prepare.append(worker_header)
-    for path in ("/generate",):
-        app.router.add_post(path, generate)
-        app.router.add_put(path, generate)
+    app.router.add_post("/generate", generate)
+    app.router.add_put("/generate", generate)
     app.router.add_post("/v1/completions", openai_route)
     app.router.add_post("/v1/chat/completions", openai_route)
     add_admin_routes(app, SIM)
@@ -267,11 +270,10 @@ def build_app(sim: SimServer) -> web.Application:
 
 
 @web.middleware
-async def _auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     sim: SimServer = request.app[SIM]
-    key = sim.args.api_key
+    key = sim.config.api_key_value
     public = request.path.startswith(("/health", "/ready", "/metrics"))
     if key and not public and request.headers.get("Authorization") != f"Bearer {key}":
         return _error(401, "Unauthorized: send 'Authorization: Bearer <api key>'")
-    result: web.StreamResponse = await handler(request)
-    return result
+    return await handler(request)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -12,9 +11,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .config import SimConfig
 from .engine import EngineConfig, SimEngine, SimRequest, StepResult
 from .metrics import SimMetrics
-from .profiles import LatencyProfile, resolve_profile
+from .profiles import LatencyProfile
 from .tokenizer import SimpleTokenizer
 
 __all__ = ["Flow", "SimServer"]
@@ -28,8 +28,8 @@ class Flow:
 
     req: SimRequest
     event: asyncio.Event = field(default_factory=asyncio.Event)
-    first_write_ns: int | None = None
-    last_emit_ns: int = 0
+    first_write_ns: int | None = None  # when the first output token was handed to the socket
+    last_write_ns: int = 0  # when output was last handed to the socket (0: never)
     emitted: int = 0
     status: str = "ok"
     stream_interval: int = 1
@@ -38,62 +38,59 @@ class Flow:
 class SimServer:
     """State shared by the HTTP handlers and the step loop."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
         self.tokenizer = SimpleTokenizer()
-        self.profile: LatencyProfile = resolve_profile(args.sim_profile, args.model_path, args.sim_gpu, args.tp_size)
-        mem = args.mem_fraction_static or 0.88
-        total = args.max_total_tokens or self.profile.kv_capacity_tokens(mem)
-        self.context_len = args.context_length or self.profile.model.context_len
-        mrr = args.max_running_requests or max(2048, min(4096, int(total / self.context_len * 512)))
-        chunk = args.chunked_prefill_size if args.chunked_prefill_size is not None else 8192
-        hicache = int(total * args.hicache_ratio) if args.enable_hierarchical_cache else 0
+        self.profile: LatencyProfile = config.latency_profile()
+        total = config.max_total_tokens or self.profile.kv_capacity_tokens(config.resolved_mem_fraction_static)
+        self.context_len = config.context_length or self.profile.model.context_len
+        mrr = config.max_running_requests or max(2048, min(4096, int(total / self.context_len * 512)))
+        hicache = int(total * config.hicache_ratio) if config.enable_hierarchical_cache else 0
         self.engine = SimEngine(
             self.profile,
             EngineConfig(
                 max_running_requests=mrr,
                 max_total_tokens=total,
-                chunked_prefill_size=chunk,
-                max_prefill_tokens=args.max_prefill_tokens,
-                schedule_policy=args.schedule_policy,
-                schedule_conservativeness=args.schedule_conservativeness,
-                disable_radix_cache=args.disable_radix_cache,
-                enable_mixed_chunk=args.enable_mixed_chunk,
-                jitter_cv=args.sim_jitter_cv,
-                slowdown=args.sim_slowdown,
-                seed=args.random_seed,
+                chunked_prefill_size=config.resolved_chunked_prefill_size,
+                max_prefill_tokens=config.max_prefill_tokens,
+                schedule_policy=config.schedule_policy,
+                schedule_conservativeness=config.schedule_conservativeness,
+                disable_radix_cache=config.disable_radix_cache,
+                jitter_cv=config.sim_jitter_cv,
+                slowdown=config.sim_slowdown,
+                seed=config.random_seed,
                 hicache_tokens=hicache,
             ),
             token_fn=self._token,
         )
-        self.model_name = args.served_model_name or args.model_path
-        self.worker_id = args.sim_worker_id or f"{args.host}:{args.port}"
+        self.model_name = config.model_name
+        self.worker_id = config.worker_id
         self.metrics = SimMetrics(self.model_name)
         self.flows: dict[str, Flow] = {}
         self.ready = False
         self.ready_ns = 0
         self.start_wall = time.time()
         self.arrivals = 0
-        self.rng = random.Random(args.random_seed)
+        self.rng = random.Random(config.random_seed)
         self._wake = asyncio.Event()
         self._truth: IO[str] | None = (
-            open(args.sim_ground_truth_log, "a", buffering=1) if args.sim_ground_truth_log else None  # noqa: SIM115
+            open(config.sim_ground_truth_log, "a", buffering=1) if config.sim_ground_truth_log else None  # noqa: SIM115
         )
         self._gen_tokens_at = (time.monotonic(), 0)
         self.gen_throughput = 0.0
 
     def _token(self, req: SimRequest, k: int) -> int:
-        return int((zlib.crc32(req.rid.encode()) + 7919 * k + self.args.random_seed) % self.tokenizer.vocab_size)
+        return int((zlib.crc32(req.rid.encode()) + 7919 * k + self.config.random_seed) % self.tokenizer.vocab_size)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Startup delay (fault), then ready."""
-        if self.args.sim_startup_delay_s:
-            await asyncio.sleep(self.args.sim_startup_delay_s)
+        if self.config.sim_startup_delay_s:
+            await asyncio.sleep(self.config.sim_startup_delay_s)
         self.ready = True
         self.ready_ns = time.monotonic_ns()
-        if self.args.sim_crash_after_s is not None:
-            asyncio.get_running_loop().call_later(self.args.sim_crash_after_s, os._exit, 1)
+        if self.config.sim_crash_after_s is not None:
+            asyncio.get_running_loop().call_later(self.config.sim_crash_after_s, os._exit, 1)
         print("The server is fired up and ready to roll!", flush=True)
 
     def close(self) -> None:
@@ -106,29 +103,29 @@ class SimServer:
         """False before ready and after ``--sim-health-fail-after-s``."""
         if not self.ready:
             return False
-        limit = self.args.sim_health_fail_after_s
+        limit = self.config.sim_health_fail_after_s
         return limit is None or (time.monotonic_ns() - self.ready_ns) / 1e9 < limit
 
     # ------------------------------------------------------------------ requests
     def fault_for_new_request(self) -> tuple[int, str] | str | None:
-        """Apply arrival-time faults: ('status', message), 'hang', or None."""
+        """Apply arrival-time faults: (HTTP status, message) to reject it, 'hang', or None."""
         self.arrivals += 1
         n = self.arrivals
-        a = self.args
-        if a.sim_crash_after_requests is not None and n >= a.sim_crash_after_requests:
+        cfg = self.config
+        if cfg.sim_crash_after_requests is not None and n >= cfg.sim_crash_after_requests:
             os._exit(1)
-        if n <= a.sim_fail_first_n:
-            return a.sim_fail_status, f"injected failure (request {n} of the first {a.sim_fail_first_n})"
-        if a.sim_fail_rate and self.rng.random() < a.sim_fail_rate:
-            return a.sim_fail_status, "injected random failure"
-        if a.sim_hang_after_n is not None and n > a.sim_hang_after_n:
+        if n <= cfg.sim_fail_first_n:
+            return cfg.sim_fail_status, f"injected failure (request {n} of the first {cfg.sim_fail_first_n})"
+        if cfg.sim_fail_rate and self.rng.random() < cfg.sim_fail_rate:
+            return cfg.sim_fail_status, "injected random failure"
+        if cfg.sim_hang_after_n is not None and n > cfg.sim_hang_after_n:
             return "hang"
         if (
-            a.max_queued_requests is not None
-            and len(self.engine.waiting) >= a.max_queued_requests
-            and a.sim_queue_overflow != "unbounded"
+            cfg.max_queued_requests is not None
+            and len(self.engine.waiting) >= cfg.max_queued_requests
+            and cfg.sim_queue_overflow != "unbounded"
         ):
-            return int(a.sim_queue_overflow), "too many queued requests (--max-queued-requests)"
+            return int(cfg.sim_queue_overflow), "too many queued requests (--max-queued-requests)"
         return None
 
     def submit(self, req: SimRequest) -> Flow:
@@ -174,6 +171,7 @@ class SimServer:
                         "first_token_step_end_ns": req.first_token_ns,
                         "first_token_ns": flow.first_write_ns,
                         "finish_ns": end,
+                        "last_write_ns": flow.last_write_ns or None,
                         "prompt_tokens": len(req.input_ids),
                         "completion_tokens": len(req.output_ids),
                         "cached_tokens": req.cached_tokens,
@@ -198,19 +196,25 @@ class SimServer:
             now = time.monotonic_ns()
             start = next_ns if now - next_ns < RESYNC_NS else now
             step = engine.next_step(start)
+            if step is None and start < now:
+                # The loop runs late and what is queued arrived after `start`: schedule it from now.
+                start = now
+                step = engine.next_step(start)
             if step is None:  # queued work that cannot be admitted yet: look again shortly
                 await asyncio.sleep(0.001)
                 next_ns = time.monotonic_ns()
                 continue
             end = start + int(step.duration_s * 1e9)
-            delay = (end - time.monotonic_ns()) / 1e9
-            if delay > 0:
-                await asyncio.sleep(delay)
+            delay_ns = end - time.monotonic_ns()
+            if delay_ns > 0:
+                await asyncio.sleep(delay_ns / 1e9)
+                # A timer may fire a few ns early; the step's stamps must not be later than its writes.
+                end = min(end, time.monotonic_ns())
             engine.complete_step(step, end)
-            self._after_step(step, end)
+            self._after_step(step)
             next_ns = end
 
-    def _after_step(self, step: StepResult, end_ns: int) -> None:
+    def _after_step(self, step: StepResult) -> None:
         if step.kind == "decode":
             gap = step.duration_s
             self.metrics.itl.observe(gap, len(step.batch))
@@ -241,14 +245,14 @@ class SimServer:
         }
 
     def server_info(self) -> dict[str, Any]:
-        """``/server_info``: resolved args as flat keys plus scheduler info."""
-        a = vars(self.args)
+        """``/server_info``: resolved server args as flat keys (API key as ``***``) plus scheduler info."""
         e = self.engine
-        info: dict[str, Any] = {k: v for k, v in a.items() if not k.startswith("sim_")}
+        info = self.config.public_args()
         info.update(
             max_running_requests=e.config.max_running_requests,
             chunked_prefill_size=e.config.chunked_prefill_size,
-            mem_fraction_static=self.args.mem_fraction_static or 0.88,
+            mem_fraction_static=self.config.resolved_mem_fraction_static,
+            disaggregation_mode="null",
             max_total_num_tokens=e.config.max_total_tokens,
             max_req_input_len=self.context_len - 1,
             context_length=self.context_len,

@@ -42,7 +42,7 @@ def _meta(sim: SimServer, flow: Flow, n: int, done: bool) -> dict[str, Any]:
         "weight_version": "default",
         "num_retractions": req.retractions,
     }
-    if sim.args.enable_metrics and req.admitted_ns is not None:
+    if sim.config.enable_metrics and req.admitted_ns is not None:
         meta["queue_time"] = (req.admitted_ns - req.arrival_ns) / 1e9
     if done:
         meta["e2e_latency"] = (time.monotonic_ns() - req.arrival_ns) / 1e9
@@ -75,9 +75,10 @@ class generate_format:
         return None
 
     def _meta_bytes(self, sim: SimServer, flow: Flow, n: int, done: bool) -> bytes:
-        """``meta_info`` JSON; non-final chunks use a per-request template (the hot path)."""
+        """``meta_info`` JSON; without ``--enable-metrics`` non-final chunks use a per-request template
+        (the hot path)."""
         req = flow.req
-        if done or sim.args.enable_metrics:
+        if done or sim.config.enable_metrics:
             return json.dumps(_meta(sim, flow, n, done), separators=(",", ":")).encode()
         if self._meta_head is None:
             self._meta_head = b'{"id":' + json.dumps(req.rid).encode() + b',"finish_reason":null,"prompt_tokens":%d'
@@ -115,7 +116,7 @@ def _usage(sim: SimServer, flow: Flow, n: int) -> dict[str, Any]:
         "total_tokens": prompt + n,
         "reasoning_tokens": 0,
     }
-    if sim.args.enable_cache_report:
+    if sim.config.enable_cache_report:
         usage["prompt_tokens_details"] = {"cached_tokens": flow.req.cached_tokens}
     return usage
 

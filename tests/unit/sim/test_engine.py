@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sglang_test_framework.sim.args import parse_args
 from sglang_test_framework.sim.engine import EngineConfig, SimEngine, SimRequest, StepResult
 from sglang_test_framework.sim.profiles import load_profile, resolve_profile
 from sglang_test_framework.sim.radix import RadixCache
@@ -14,14 +14,15 @@ from sglang_test_framework.sim.radix import RadixCache
 PROFILE = resolve_profile(None, "meta-llama/Meta-Llama-3-8B", "H100-SXM", 1)
 
 
-def engine(**kw: object) -> SimEngine:
-    cfg = dict(max_running_requests=64, max_total_tokens=100_000, chunked_prefill_size=8192)
+def engine(**kw: Any) -> SimEngine:
+    cfg: dict[str, Any] = {"max_running_requests": 64, "max_total_tokens": 100_000, "chunked_prefill_size": 8192}
     cfg.update(kw)
-    return SimEngine(PROFILE, EngineConfig(**cfg))  # type: ignore[arg-type]
+    return SimEngine(PROFILE, EngineConfig(**cfg))
 
 
 def run(e: SimEngine, limit: int = 100_000) -> list[StepResult]:
-    t, steps = 0, []
+    t: int = 0
+    steps: list[StepResult] = []
     while e.has_work() and len(steps) < limit:
         step = e.next_step(t)
         assert step is not None
@@ -116,11 +117,67 @@ def test_radix_refcounts_and_lru_eviction() -> None:
     assert c.evict(100) == 4 and c.total_size == 0
 
 
-def test_flags_are_sglang_names_and_errors_name_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parse_args(["--model-path", "m", "--tp-size", "2", "--max-running-requests", "8", "--enable-hicache"])
-    assert args.tp_size == 2 and args.max_running_requests == 8 and args.enable_hierarchical_cache
-    with pytest.raises(SystemExit):
-        parse_args(["--model-path", "m", "--max-running-requestz", "8"])
-    assert "max-running-requestz" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parse_args(["--model-path", "m", "--schedule-policy", "dfs-weight"])
+def test_without_radix_cache_running_requests_hold_their_kv() -> None:
+    e = engine(max_total_tokens=2000, disable_radix_cache=True)
+    reqs = [SimRequest(f"r{i}", list(range(i * 1000, i * 1000 + 300)), 400) for i in range(5)]
+    for r in reqs:
+        e.add_request(r)
+    t = 0
+    while e.has_work():
+        step = e.next_step(t)
+        assert step is not None
+        t += int(step.duration_s * 1e9)
+        e.complete_step(step, t)
+        assert e.used_tokens <= 2000
+        # every running request's prompt + generated tokens (bar the newest, not yet in KV) are held
+        assert e.used_tokens >= sum(len(r.seq) - 1 for r in e.running)
+    assert e.counters["num_retracted_requests_total"] > 0
+    assert all(r.finished and len(r.output_ids) == 400 for r in reqs)
+    assert e.used_tokens == 0 and e.cache.total_size == 0
+
+
+def test_a_request_is_never_admitted_by_a_step_that_began_before_it_arrived() -> None:
+    e = engine()
+    e.add_request(SimRequest("early", list(range(100)), 50, arrival_ns=0))
+    run(e, limit=3)
+    late = SimRequest("late", list(range(1000, 1100)), 5, arrival_ns=10_000_000_000)
+    e.add_request(late)
+    step = e.next_step(9_000_000_000)  # the step begins before "late" arrived: decode only
+    assert step is not None and step.kind == "decode" and late not in step.batch
+    e.complete_step(step, 9_500_000_000)
+    step = e.next_step(10_000_000_000)
+    assert step is not None and step.kind == "prefill" and step.batch == [late]
+    assert late.admitted_ns == late.arrival_ns
+
+
+def test_lpm_orders_only_arrived_requests() -> None:
+    e = engine(schedule_policy="lpm")
+    e.add_request(SimRequest("warm", list(range(500)), 1))
+    run(e)
+    e.add_request(SimRequest("cold", list(range(10_000, 10_500)), 1, arrival_ns=5))
+    e.add_request(SimRequest("hot-but-later", [*range(500), 7], 1, arrival_ns=50))
+    step = e.next_step(10)
+    assert step is not None and [r.rid for r in step.batch] == ["cold"]
+
+
+def test_engine_timestamps_are_ordered_under_queueing_and_retraction() -> None:
+    e = engine(max_total_tokens=1500, max_running_requests=3, chunked_prefill_size=256)
+    reqs = [SimRequest(f"r{i}", list(range(i * 1000, i * 1000 + 400)), 300, arrival_ns=i * 1_000_000) for i in range(8)]
+    pending = list(reqs)
+    t = 0
+    while pending or e.has_work():
+        while pending and pending[0].arrival_ns <= t:
+            e.add_request(pending.pop(0))
+        step = e.next_step(t)
+        if step is None:
+            t = pending[0].arrival_ns
+            continue
+        t += int(step.duration_s * 1e9)
+        e.complete_step(step, t)
+    assert e.counters["num_retracted_requests_total"] > 0
+    assert any(r.admitted_ns != r.arrival_ns for r in reqs)  # some waited in the queue
+    for r in reqs:
+        assert r.admitted_ns is not None and r.first_token_ns is not None and r.finish_ns is not None
+        ends = [c["end_ns"] for c in r.prefill_chunks]
+        assert r.arrival_ns <= r.admitted_ns < ends[0] <= r.first_token_ns <= r.finish_ns
+        assert ends == sorted(ends) and ends[-1] <= r.finish_ns
