@@ -1,13 +1,40 @@
-"""Per-API request bodies and field extractors (the only API-specific code of the client)."""
+"""Per-API request bodies and field extractors (the only API-specific code of the client).
+
+The extractors check the type of every field they read: a server that sends ``completion_tokens`` as a
+string or ``choices`` as an object gets a :class:`ChunkError` naming the field, so a successful record only
+ever holds well-typed values. JSON decodes to exact builtin types, so ``type(x) is int`` is both the
+cheapest check and the one that rejects ``bool``.
+"""
 
 from __future__ import annotations
 
+import math
+import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..records import Request
 
-__all__ = ["ChunkInfo", "build_payload", "extract_chunk"]
+__all__ = [
+    "ChunkError",
+    "ChunkInfo",
+    "Extractor",
+    "ServerTimings",
+    "build_payload",
+    "extract_chunk",
+    "extractor_for",
+    "server_timings",
+]
+
+# Token counts above this are nonsense and would overflow the int64/float columns of the summary.
+MAX_TOKEN_COUNT = 2**53
+_COUNT = "an int ≥ 0"
+_MISSING: Any = object()
+_repr = reprlib.Repr()
+_repr.maxstring = 60
+_repr.maxother = 60
+_repr.maxlevel = 3
 
 
 def build_payload(
@@ -44,6 +71,31 @@ def build_payload(
     return body
 
 
+class ChunkError(ValueError):
+    """A response field has the wrong type or value; the message names the field and what was expected."""
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "missing"
+    if value is None:
+        return "null"
+    return f"{_repr.repr(value)} ({type(value).__name__})"
+
+
+def _bad(field: str, value: Any, expected: str) -> ChunkError:
+    return ChunkError(f"{field} is {_show(value)}, expected {expected}")
+
+
+def _count(value: Any, field: str) -> int:
+    """``value`` if it is a token count (an int in [0, MAX_TOKEN_COUNT], not a bool), else ChunkError."""
+    if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    if type(value) is int and value > 0:
+        raise _bad(field, value, f"{_COUNT} and ≤ 2**53")
+    raise _bad(field, value, _COUNT)
+
+
 @dataclass(slots=True)
 class ChunkInfo:
     """What one decoded event says. ``total_tokens`` is a running total when the API reports one
@@ -51,62 +103,178 @@ class ChunkInfo:
 
     total_tokens: int | None = None
     new_tokens: int = 0
-    text: str | None = None
     cached_tokens: int | None = None
     finish_reason: str | None = None
     error: str | None = None
     meta: dict[str, Any] | None = None
 
 
-def _finish(reason: Any) -> str | None:
-    if reason is None:
-        return None
-    if isinstance(reason, dict):
-        return str(reason.get("type", reason))
-    return str(reason)
+Extractor = Callable[[Any], ChunkInfo]
 
 
-def _sglang(obj: dict[str, Any]) -> ChunkInfo:
-    meta = obj.get("meta_info") or {}
+def _finish(reason: Any, field: str) -> str | None:
+    if reason is None or type(reason) is str:
+        return reason
+    if type(reason) is dict:
+        kind = reason.get("type")
+        if type(kind) is str:
+            return kind
+        raise _bad(field + ".type", reason.get("type", _MISSING), "a string")
+    raise _bad(field, reason, "a string, an object with a 'type' or null")
+
+
+def _error_event(obj: dict[str, Any]) -> ChunkInfo:
+    err = obj["error"]
+    msg = err.get("message", err) if type(err) is dict else err
+    return ChunkInfo(error=(msg if type(msg) is str else _repr.repr(msg))[:500])
+
+
+def _not_an_object(obj: Any) -> ChunkError:
+    return ChunkError(f"event is {_show(obj)}, expected a JSON object")
+
+
+def _optional_str(obj: dict[str, Any], key: str, field: str) -> str | None:
+    value = obj.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise _bad(field, value, "a string or null")
+
+
+def extract_sglang(obj: Any) -> ChunkInfo:
+    """``/generate``: cumulative ``meta_info.completion_tokens`` (required), optional ``cached_tokens``."""
+    if type(obj) is not dict:
+        raise _not_an_object(obj)
+    if obj.get("error"):
+        return _error_event(obj)
+    meta = obj.get("meta_info", _MISSING)
+    if type(meta) is not dict:
+        raise _bad("meta_info", meta, "an object")
+    total = meta.get("completion_tokens", _MISSING)
+    if type(total) is not int or not 0 <= total <= MAX_TOKEN_COUNT:  # inlined _count: read on every chunk
+        _count(total, "meta_info.completion_tokens")  # raises
+    cached = meta.get("cached_tokens")
+    if cached is not None:
+        _count(cached, "meta_info.cached_tokens")
+    prompt = meta.get("prompt_tokens")
+    if prompt is not None:
+        _count(prompt, "meta_info.prompt_tokens")
+    text = obj.get("text")
+    if text is not None and type(text) is not str:
+        raise _bad("text", text, "a string")
+    reason = meta.get("finish_reason")
     return ChunkInfo(
-        total_tokens=meta.get("completion_tokens"),
-        text=obj.get("text"),
-        cached_tokens=meta.get("cached_tokens"),
-        finish_reason=_finish(meta.get("finish_reason")),
-        meta=meta,
+        total,
+        0,
+        cached,
+        reason if reason is None else _finish(reason, "meta_info.finish_reason"),
+        None,
+        meta,
     )
 
 
-def _openai(obj: dict[str, Any]) -> ChunkInfo:
+def _usage(info: ChunkInfo, usage: Any) -> None:
+    if type(usage) is not dict:
+        raise _bad("usage", usage, "an object or null")
+    total = usage.get("completion_tokens")
+    if total is not None:
+        info.total_tokens = _count(total, "usage.completion_tokens")
+    prompt = usage.get("prompt_tokens")
+    if prompt is not None:
+        _count(prompt, "usage.prompt_tokens")
+    details = usage.get("prompt_tokens_details")
+    if details is not None:
+        if type(details) is not dict:
+            raise _bad("usage.prompt_tokens_details", details, "an object or null")
+        cached = details.get("cached_tokens")
+        if cached is not None:
+            info.cached_tokens = _count(cached, "usage.prompt_tokens_details.cached_tokens")
+
+
+def _text_of(choice: dict[str, Any]) -> str:
+    """The text of a choice without a dict ``delta``: a completions ``text`` or a chat ``message``."""
+    delta = choice.get("delta")
+    if delta is not None:
+        raise _bad("choices[0].delta", delta, "an object")
+    message = choice.get("message")
+    if message is not None:
+        if type(message) is not dict:
+            raise _bad("choices[0].message", message, "an object")
+        return _optional_str(message, "content", "choices[0].message.content") or ""
+    return _optional_str(choice, "text", "choices[0].text") or ""
+
+
+def extract_openai(obj: Any) -> ChunkInfo:
+    """``/v1/completions`` and ``/v1/chat/completions``: ``usage`` totals, else one token per text chunk."""
+    if type(obj) is not dict:
+        raise _not_an_object(obj)
+    if obj.get("error"):
+        return _error_event(obj)
     info = ChunkInfo()
     usage = obj.get("usage")
-    if usage:
-        info.total_tokens = usage.get("completion_tokens")
-        details = usage.get("prompt_tokens_details") or {}
-        info.cached_tokens = details.get("cached_tokens")
-    choices = obj.get("choices") or []
-    if choices:
-        choice = choices[0]
-        delta = choice.get("delta")
-        text = (
-            (delta.get("content") or "") + (delta.get("reasoning_content") or "")
-            if delta is not None
-            else choice.get("text") or ""
-        )
-        if delta is None and "message" in choice:
-            text = (choice["message"] or {}).get("content") or ""
-        info.text = text
-        info.new_tokens = 1 if text else 0
-        info.finish_reason = _finish(choice.get("finish_reason"))
+    if usage is not None:
+        _usage(info, usage)
+    choices = obj.get("choices")
+    if choices is None:
+        return info
+    if type(choices) is not list:
+        raise _bad("choices", choices, "a list")
+    if not choices:
+        return info
+    choice = choices[0]
+    if type(choice) is not dict:
+        raise _bad("choices[0]", choice, "an object")
+    delta = choice.get("delta")
+    if type(delta) is dict:  # a chat chunk (the hot path, inlined)
+        text = delta.get("content")
+        if type(text) is not str:
+            text = _optional_str(delta, "content", "choices[0].delta.content")
+        if delta.get("reasoning_content") is not None:
+            text = (text or "") + (
+                _optional_str(delta, "reasoning_content", "choices[0].delta.reasoning_content") or ""
+            )
+    else:
+        text = _text_of(choice)
+    info.new_tokens = 1 if text else 0
+    reason = choice.get("finish_reason")
+    if reason is not None:
+        info.finish_reason = _finish(reason, "choices[0].finish_reason")
     return info
 
 
+def extractor_for(api_type: str) -> Extractor:
+    """The extractor of ``api_type`` (``sglang``; anything else is an OpenAI route, as in build_payload)."""
+    return extract_sglang if api_type == "sglang" else extract_openai
+
+
 def extract_chunk(obj: Any, api_type: str) -> ChunkInfo:
-    """Turn one decoded event (or non-streaming body) into a :class:`ChunkInfo`."""
-    if not isinstance(obj, dict):
-        return ChunkInfo(error=f"unexpected event: {str(obj)[:200]}")
-    if obj.get("error"):
-        err = obj["error"]
-        msg = err.get("message", err) if isinstance(err, dict) else err
-        return ChunkInfo(error=str(msg)[:500])
-    return _sglang(obj) if api_type == "sglang" else _openai(obj)
+    """Turn one decoded event (or non-streaming body) into a :class:`ChunkInfo`; ChunkError if malformed."""
+    return extractor_for(api_type)(obj)
+
+
+@dataclass(slots=True)
+class ServerTimings:
+    """What SGLang's final ``meta_info`` says about the request's life on the server."""
+
+    e2e_latency_s: float | None = None
+    queue_time_s: float | None = None
+    num_retractions: int | None = None
+
+
+def _seconds(meta: dict[str, Any], key: str) -> float | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise _bad("meta_info." + key, value, "a number of seconds ≥ 0")
+
+
+def server_timings(meta: dict[str, Any]) -> ServerTimings:
+    """``e2e_latency``, ``queue_time`` and ``num_retractions`` of a ``meta_info`` (each optional);
+    ChunkError if one is mistyped. Read once per request, from the last chunk."""
+    retractions = meta.get("num_retractions")
+    return ServerTimings(
+        _seconds(meta, "e2e_latency"),
+        _seconds(meta, "queue_time"),
+        None if retractions is None else _count(retractions, "meta_info.num_retractions"),
+    )

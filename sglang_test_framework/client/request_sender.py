@@ -1,12 +1,17 @@
 """RequestSender: sends one request over a pooled aiohttp session and records precise timings.
 
-Every socket read is timestamped before any parsing; errors are stored on the record, never raised.
+Every socket read is timestamped before any parsing. Errors are stored on the record, never raised:
+any exception while sending or parsing (a malformed field, invalid JSON or UTF-8, JSON nested too
+deep, a broken connection, a timeout) becomes a failed record with a cause; only CancelledError
+propagates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import time
 from types import TracebackType
 from typing import Any
@@ -15,20 +20,39 @@ import aiohttp
 
 from ..http_api import auth_headers
 from ..records import Request, RequestRecord
-from .payloads import ChunkInfo, build_payload, extract_chunk
+from .payloads import ChunkError, ChunkInfo, Extractor, build_payload, extractor_for, server_timings
 from .sse import SSEParser
 
 __all__ = ["RequestSender"]
 
 WORKER_HEADER = "X-Worker-Id"
+CONNECT_TIMEOUT_S = 30.0
+_ERROR_BODY_BYTES = 2048
+# aiohttp >= 3.10 raises ConnectionTimeoutError for a connect timeout; 3.9 raises ServerTimeoutError for both.
+_CONNECT_TIMEOUT_ERROR: type[Exception] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ServerTimeoutError)
+
+
+class _IdleTimeout(Exception):
+    """Set on the response stream by :class:`_IdleWatchdog` when the server sent nothing for too long."""
 
 
 class _Stream:
     """Accumulates chunk timings and token counts of one response."""
 
-    __slots__ = ("cached", "chunk_ns", "chunk_tokens", "error", "finish_reason", "meta", "text", "total")
+    __slots__ = (
+        "cached",
+        "chunk_ns",
+        "chunk_tokens",
+        "cumulative",
+        "error",
+        "finish_reason",
+        "last_read_ns",
+        "meta",
+        "total",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, cumulative: bool = True) -> None:
+        self.cumulative = cumulative  # every count is a running total (sglang meta_info)
         self.chunk_ns: list[int] = []
         self.chunk_tokens: list[int] = []
         self.total = 0
@@ -36,17 +60,19 @@ class _Stream:
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.meta: dict[str, Any] | None = None
-        self.text: list[str] | None = None
+        self.last_read_ns = 0
 
-    def add(self, info: ChunkInfo, now_ns: int, api_type: str) -> None:
+    def add(self, info: ChunkInfo, now_ns: int) -> None:
         if info.error is not None:
             self.error = info.error
             return
-        if info.total_tokens is not None and (api_type == "sglang" or info.text):
-            new = info.total_tokens - self.total
-            self.total = info.total_tokens
-        elif info.total_tokens is not None:  # usage-only chunk: fixes the total, is not a token event
-            self.total = max(self.total, info.total_tokens)
+        total = info.total_tokens
+        if total is not None and (self.cumulative or info.new_tokens):
+            new = total - self.total
+            self.total = total
+        elif total is not None:  # usage-only chunk: fixes the total, is not a token event
+            if total > self.total:
+                self.total = total
             new = 0
         else:
             new = info.new_tokens
@@ -54,8 +80,6 @@ class _Stream:
         if new > 0:
             self.chunk_ns.append(now_ns)
             self.chunk_tokens.append(new)
-            if self.text is not None and info.text:
-                self.text.append(info.text)
         if info.cached_tokens is not None:
             self.cached = info.cached_tokens
         if info.finish_reason is not None:
@@ -64,10 +88,72 @@ class _Stream:
             self.meta = info.meta
 
 
+class _IdleWatchdog:
+    """Fails a stream once the server sent nothing for ``idle_s``.
+
+    aiohttp's ``sock_read`` bounds the wait for the response headers; this takes over from it once they
+    are in, because ``sock_read`` cancels and re-creates a timer on every socket read. Here a chunk costs
+    only the reader's ``last_read_ns`` stamp: one timer per request, re-armed when it fires early.
+    """
+
+    __slots__ = ("_bytes_seen", "_content", "_handle", "_idle_ns", "_loop", "_state")
+
+    def __init__(self, resp: aiohttp.ClientResponse, state: _Stream, idle_s: float) -> None:
+        connection = resp.connection
+        protocol = connection.protocol if connection is not None else None
+        if protocol is not None:
+            protocol.read_timeout = None
+            protocol.start_timeout()  # with no read timeout set, this cancels aiohttp's pending timer
+        self._loop = asyncio.get_running_loop()
+        self._content = resp.content
+        self._state = state
+        self._idle_ns = int(idle_s * 1e9)
+        self._bytes_seen = self._content.total_bytes
+        state.last_read_ns = time.monotonic_ns()  # the headers were the last thing received
+        self._handle = self._loop.call_later(idle_s, self._check)
+
+    def _check(self) -> None:
+        now = time.monotonic_ns()
+        state = self._state
+        received = self._content.total_bytes
+        if received != self._bytes_seen:
+            self._bytes_seen = received
+            if now - state.last_read_ns >= self._idle_ns:  # received but not read yet (a busy loop): progress
+                state.last_read_ns = now
+        due_ns = state.last_read_ns + self._idle_ns
+        if now < due_ns:
+            self._handle = self._loop.call_later((due_ns - now) / 1e9, self._check)
+        else:
+            self._content.set_exception(_IdleTimeout())
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+def _finite_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
 class RequestSender:
     """``async with RequestSender() as sender: record = await sender.send_request(req, url, "sglang")``.
 
     One pooled ``aiohttp.ClientSession`` for all requests (keep-alive, no per-host limit).
+
+    Args:
+        timeout_s: Total time allowed for one request, from send to the last byte.
+        api_key: Sent as ``Authorization: Bearer``.
+        model: ``model`` of OpenAI request bodies.
+        headers: Extra HTTP headers.
+        ignore_eos: Sent in every body (exact output lengths).
+        extra_request_body: Merged into every body.
+        idle_timeout_s: A streaming request fails once the server sent nothing (not even the response
+            headers) for this long; this includes the wait for the first token, so set it above the
+            longest queueing expected. Non-streaming requests are bounded by ``timeout_s`` only.
+
+    Raises:
+        ValueError: If a timeout is not a finite number > 0.
     """
 
     def __init__(
@@ -78,23 +164,25 @@ class RequestSender:
         headers: dict[str, str] | None = None,
         ignore_eos: bool = True,
         extra_request_body: dict[str, Any] | None = None,
-        record_output_text: bool = False,
+        idle_timeout_s: float = 60.0,
     ) -> None:
-        self.timeout_s = timeout_s
+        self.timeout_s = _finite_positive("timeout_s", timeout_s)
+        self.idle_timeout_s = _finite_positive("idle_timeout_s", idle_timeout_s)
         self.model = model
         self.ignore_eos = ignore_eos
         self.extra = dict(extra_request_body or {})
-        self.record_output_text = record_output_text
         self._headers = {"Content-Type": "application/json", **(headers or {}), **auth_headers(api_key)}
+        connect_s = min(CONNECT_TIMEOUT_S, self.timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=connect_s)
+        # sock_read bounds the wait for a stream's headers; _IdleWatchdog takes over once they are in.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=self.timeout_s, sock_connect=connect_s, sock_read=self.idle_timeout_s
+        )
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> RequestSender:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            read_bufsize=2**17,
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=30),
-        )
+        self._session = aiohttp.ClientSession(connector=connector, read_bufsize=2**17, timeout=self._timeout)
         return self
 
     async def __aexit__(
@@ -113,11 +201,13 @@ class RequestSender:
         scheduled_ns: int | None = None,
         arrival_ns: int | None = None,
     ) -> RequestRecord:
-        """Send ``request`` and return its record (never raises, except CancelledError)."""
+        """Send ``request`` and return its record (never raises, except CancelledError).
+
+        Raises:
+            RuntimeError: If called outside ``async with`` (a programming error, not a request failure).
+        """
         if self._session is None:
             raise RuntimeError("use 'async with RequestSender() as sender' before sending")
-        body = json.dumps(build_payload(request, api_type, stream, self.model, self.ignore_eos, self.extra)).encode()
-        headers = {**self._headers, "X-Request-Id": request.request_id}
         now = time.monotonic_ns()
         record = RequestRecord(
             request_id=request.request_id,
@@ -130,57 +220,108 @@ class RequestSender:
             group_id=request.group_id,
             turn=request.turn,
         )
-        state = _Stream()
-        if self.record_output_text:
-            state.text = []
-        record.send_ns = time.monotonic_ns()
+        state = _Stream(cumulative=api_type == "sglang")
         try:
-            async with self._session.post(api_url, data=body, headers=headers) as resp:
-                record.http_status = resp.status
-                record.worker_id = resp.headers.get(WORKER_HEADER)
-                if resp.status != 200:
-                    text = await resp.text(errors="replace")
-                    record.finish_ns = time.monotonic_ns()
-                    return _fail(record, "http", f"HTTP {resp.status}: {text[:300]}")
-                if stream:
-                    await self._read_stream(resp, state, record, api_type)
-                else:
-                    raw = await resp.read()
-                    record.finish_ns = time.monotonic_ns()
-                    state.add(extract_chunk(json.loads(raw), api_type), record.finish_ns, api_type)
-                    if state.total and not state.chunk_ns:
-                        state.chunk_ns, state.chunk_tokens = [record.finish_ns], [state.total]
-        except asyncio.TimeoutError:
-            return _fail(_apply(record, state), "timeout", f"no complete response within {self.timeout_s:g}s")
-        except aiohttp.ClientPayloadError as exc:
-            return _fail(_apply(record, state), "stream", f"stream broken: {exc}")
-        except (aiohttp.ClientError, OSError) as exc:
-            kind = "stream" if state.chunk_ns else "connection"
-            return _fail(_apply(record, state), kind, f"{type(exc).__name__}: {exc}")
-        except ValueError as exc:
-            return _fail(_apply(record, state), "stream", f"invalid JSON in response: {exc}")
+            body = json.dumps(build_payload(request, api_type, stream, self.model, self.ignore_eos, self.extra))
+            headers = {**self._headers, "X-Request-Id": request.request_id}
+            timeout = self._stream_timeout if stream else self._timeout
+            record.send_ns = time.monotonic_ns()
+            async with self._session.post(api_url, data=body.encode(), headers=headers, timeout=timeout) as resp:
+                if not await self._receive(resp, state, record, extractor_for(api_type), stream):
+                    return record
+        except Exception as exc:
+            _apply(record, state)
+            with contextlib.suppress(ChunkError):  # best effort: the record has already failed
+                _apply_server_timings(record, state)
+            return _fail(record, *self._describe(exc, record))
         return _complete(record, state)
 
-    async def _read_stream(
-        self, resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord, api_type: str
-    ) -> None:
-        parser = SSEParser()
-        content = resp.content
-        while True:
-            data = await content.readany()
-            now = time.monotonic_ns()  # taken as soon as the bytes are read, before any parsing
-            if not data:
-                for payload in parser.flush():
-                    state.add(extract_chunk(json.loads(payload), api_type), now, api_type)
-                record.finish_ns = now
-                if not parser.done and state.error is None:
-                    state.error = "stream ended before [DONE]"
-                return
-            for payload in parser.feed(data):
-                state.add(extract_chunk(json.loads(payload), api_type), now, api_type)
-            if parser.done:
-                record.finish_ns = now
-                return
+    async def _receive(
+        self, resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord, extract: Extractor, stream: bool
+    ) -> bool:
+        """Read the response into ``state``; False (and ``record`` failed) on an HTTP error status."""
+        record.http_status = resp.status
+        record.worker_id = resp.headers.get(WORKER_HEADER)
+        watchdog = _IdleWatchdog(resp, state, self.idle_timeout_s) if stream else None
+        try:
+            if resp.status != 200:
+                text = (await resp.content.read(_ERROR_BODY_BYTES)).decode(errors="replace")
+                record.finish_ns = time.monotonic_ns()
+                _fail(record, "http", f"HTTP {resp.status}: {text[:300]}")
+                return False
+            if stream:
+                await _read_stream(resp.content, state, record, extract)
+            else:
+                await _read_body(resp, state, record, extract)
+            return True
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _describe(self, exc: Exception, record: RequestRecord) -> tuple[str, str]:
+        """``(error_type, error)`` of an exception raised while sending or reading."""
+        if isinstance(exc, ChunkError):
+            return "stream", f"stream: {exc}"
+        if isinstance(exc, _IdleTimeout) or (
+            isinstance(exc, aiohttp.ServerTimeoutError) and not isinstance(exc, _CONNECT_TIMEOUT_ERROR)
+        ):
+            return "timeout", f"idle timeout: nothing received for {self.idle_timeout_s:g}s (idle_timeout_s)"
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            return "timeout", f"connect timeout: {_text(exc)}"
+        if isinstance(exc, asyncio.TimeoutError):
+            return "timeout", f"total timeout: no complete response within {self.timeout_s:g}s (timeout_s)"
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return "stream", f"stream broken: {_text(exc)}"
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
+            kind = "stream" if record.http_status is not None else "connection"
+            return kind, f"{type(exc).__name__}: {_text(exc)}"
+        # json's ValueError / UnicodeDecodeError / RecursionError (deep nesting), or anything unexpected
+        kind = "stream" if record.http_status is not None else "client"
+        return kind, f"{kind}: {type(exc).__name__}: {_text(exc)}"
+
+
+async def _read_stream(
+    content: aiohttp.StreamReader, state: _Stream, record: RequestRecord, extract: Extractor
+) -> None:
+    # The hot path: names are bound to locals once per request.
+    parser = SSEParser()
+    feed = parser.feed
+    readany = content.readany
+    loads = json.loads
+    add = state.add
+    monotonic_ns = time.monotonic_ns
+    while True:
+        data = await readany()
+        now = monotonic_ns()  # taken as soon as the bytes are read, before any parsing
+        state.last_read_ns = now
+        if not data:
+            for payload in parser.flush():
+                add(extract(loads(payload)), now)
+            record.finish_ns = now
+            if not parser.done and state.error is None:
+                state.error = "stream ended before [DONE]"
+            return
+        for payload in feed(data):
+            add(extract(loads(payload)), now)
+        if parser.done:
+            record.finish_ns = now
+            return
+
+
+async def _read_body(resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord, extract: Extractor) -> None:
+    """A non-streaming response: one body, all its tokens at the finish time."""
+    raw = await resp.read()
+    record.finish_ns = time.monotonic_ns()
+    state.add(extract(json.loads(raw)), record.finish_ns)
+    if state.total and not state.chunk_ns:
+        state.chunk_ns, state.chunk_tokens = [record.finish_ns], [state.total]
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:300]
+    except Exception:  # a broken __str__ must not turn a failed record into an escaped exception
+        return "(unprintable)"
 
 
 def _fail(record: RequestRecord, error_type: str, message: str) -> RequestRecord:
@@ -200,21 +341,24 @@ def _apply(record: RequestRecord, state: _Stream) -> RequestRecord:
     record.output_tokens = state.total
     record.cached_tokens = state.cached
     record.finish_reason = state.finish_reason
-    if state.text is not None:
-        record.output_text = "".join(state.text)
-    meta = state.meta or {}
-    if isinstance(meta.get("e2e_latency"), (int, float)):
-        record.server_e2e_latency_s = float(meta["e2e_latency"])
-    if isinstance(meta.get("queue_time"), (int, float)):
-        record.server_queue_time_s = float(meta["queue_time"])
-    if isinstance(meta.get("num_retractions"), int):
-        record.num_retractions = meta["num_retractions"]
     return record
+
+
+def _apply_server_timings(record: RequestRecord, state: _Stream) -> None:
+    if state.meta is not None:
+        timings = server_timings(state.meta)
+        record.server_e2e_latency_s = timings.e2e_latency_s
+        record.server_queue_time_s = timings.queue_time_s
+        record.num_retractions = timings.num_retractions
 
 
 def _complete(record: RequestRecord, state: _Stream) -> RequestRecord:
     _apply(record, state)
     if state.error is not None:
         return _fail(record, "stream", state.error)
+    try:
+        _apply_server_timings(record, state)
+    except ChunkError as exc:
+        return _fail(record, "stream", f"stream: {exc}")
     record.success = True
     return record

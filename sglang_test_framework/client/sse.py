@@ -12,52 +12,54 @@ class SSEParser:
     and multi-line data (joined with ``\\n``). ``done`` becomes True after ``data: [DONE]``.
     """
 
-    __slots__ = ("_buf", "_data", "done")
+    __slots__ = ("_data", "_partial", "done")
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._partial: list[bytes] = []  # reads of a line not yet ended, joined once when it ends
         self._data: list[bytes] = []
         self.done = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Payloads of the events completed by ``chunk`` (``[DONE]`` itself is not returned)."""
-        buf = self._buf + chunk if self._buf else chunk
+        nl = chunk.find(b"\n")
+        if nl < 0:
+            # A line longer than one read (big cumulative /generate events): collecting the pieces keeps
+            # this linear, where re-joining the buffer on every read would be quadratic in the line length.
+            if chunk:
+                self._partial.append(chunk)
+            return []
+        if self._partial:
+            self._partial.append(chunk)
+            buf = b"".join(self._partial)
+            self._partial = []
+            nl = buf.find(b"\n")
+        else:
+            buf = chunk
         events: list[bytes] = []
+        data = self._data
         start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
+        while nl >= 0:
             line = buf[start:nl]
             start = nl + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:  # blank line: end of event
-                if self._data:
-                    payload = b"\n".join(self._data)
-                    self._data = []
+            nl = buf.find(b"\n", start)
+            if not line or line == b"\r":  # blank line: end of event
+                if data:
+                    payload = b"\n".join(data) if len(data) > 1 else data[0]
+                    data.clear()
                     if payload == b"[DONE]":
                         self.done = True
                     else:
                         events.append(payload)
                 continue
+            if line[-1] == 13:  # \r
+                line = line[:-1]
             if line.startswith(b"data:"):
-                value = line[5:]
-                self._data.append(value[1:] if value.startswith(b" ") else value)
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
             # other fields (event:, id:, retry:) and comments (":") are ignored
-        self._buf = buf[start:]
+        if start < len(buf):
+            self._partial.append(buf[start:])
         return events
 
     def flush(self) -> list[bytes]:
         """Payload of a final event not followed by a blank line (stream ended abruptly)."""
-        if self._buf.startswith(b"data:"):
-            return self.feed(b"\n\n")
-        pending = self._data
-        self._data = []
-        if pending:
-            payload = b"\n".join(pending)
-            if payload == b"[DONE]":
-                self.done = True
-                return []
-            return [payload]
-        return []
+        return self.feed(b"\n\n") if self._partial or self._data else []

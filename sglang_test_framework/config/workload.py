@@ -77,6 +77,12 @@ class WorkloadConfig(StrictModel):
     ignore_eos: bool = True
     extra_request_body: dict[str, Any] = Field(default_factory=dict)
     request_timeout_s: float = Field(default=600.0, gt=0, le=7 * 86_400)
+    stream_idle_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=7 * 86_400,
+        description="fail a request when nothing arrives for this long (also covers queueing before the first token)",
+    )
 
     @field_validator("request_rate")
     @classmethod

@@ -1,9 +1,15 @@
 """Open-loop dispatch: each request is sent at ``start + offset`` (absolute deadlines, no chained
-sleeps), optionally behind a client-side concurrency limit."""
+sleeps), optionally behind a client-side concurrency limit.
+
+The dispatcher never loses a request and never waits on a finished task: every task leaves ``pending``
+when it finishes, and a send function that raises (it should not; RequestSender never does) yields a
+failed record with ``error_type='client'``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +32,56 @@ class DispatchStats:
     errors: int = 0
 
 
+@dataclass(slots=True)
+class _Slot:
+    """One arrived request: what the dispatcher knows of it, for the record it builds if the send fails."""
+
+    request: Request
+    scheduled_ns: int
+    arrival_ns: int
+    send_ns: int = 0  # when it was handed to the send function (after any concurrency wait)
+
+
 async def _sleep_until(deadline_ns: int) -> None:
     remaining = (deadline_ns - time.monotonic_ns()) / 1e9
     if remaining > 0:
         await asyncio.sleep(remaining)
+
+
+def _failed(
+    slot: _Slot, error_type: str, error: str, *, send_ns: int = 0, finish_ns: int | None = None
+) -> RequestRecord:
+    req = slot.request
+    return RequestRecord(
+        request_id=req.request_id,
+        prompt_len=req.prompt_len,
+        expected_output_len=req.output_len,
+        scheduled_ns=slot.scheduled_ns,
+        arrival_ns=slot.arrival_ns,
+        send_ns=send_ns,
+        finish_ns=finish_ns,
+        error=error,
+        error_type=error_type,
+        group_id=req.group_id,
+        turn=req.turn,
+    )
+
+
+def _client_error(slot: _Slot, exc: BaseException) -> RequestRecord:
+    try:
+        text = str(exc)[:300]
+    except Exception:  # a broken __str__ must not lose the record
+        text = "(unprintable)"
+    return _failed(slot, "client", f"{type(exc).__name__}: {text}", send_ns=slot.send_ns, finish_ns=time.monotonic_ns())
+
+
+def _schedule(requests: Sequence[Request], start_ns: int) -> list[tuple[int, Request]]:
+    """``(deadline_ns, request)`` in arrival order; ValueError names a request whose offset is not finite."""
+    for req in requests:
+        if not math.isfinite(req.arrival_offset_s):
+            raise ValueError(f"request {req.request_id!r}: arrival_offset_s is {req.arrival_offset_s}, not finite")
+    ordered = sorted(requests, key=lambda r: r.arrival_offset_s)
+    return [(start_ns + int(req.arrival_offset_s * 1e9), req) for req in ordered]
 
 
 async def dispatch(
@@ -41,30 +93,40 @@ async def dispatch(
     start_ns: int | None = None,
     stats: DispatchStats | None = None,
 ) -> list[RequestRecord]:
-    """Send every request at its scheduled time; return records in completion order.
+    """Send every request at its scheduled time; return one record per request, in completion order.
 
-    On cancellation (Ctrl-C) dispatch stops, in-flight requests are cancelled and recorded with
+    An exception from ``send`` becomes a failed record (``error_type='client'``). On cancellation
+    (Ctrl-C) dispatch stops, in-flight requests are cancelled and recorded with
     ``error_type='cancelled'`` (passed to ``on_record`` too), and CancelledError is re-raised.
+
+    Raises:
+        ValueError: If a request's ``arrival_offset_s`` is not finite (before anything is sent).
     """
     stats = stats or DispatchStats()
     start = start_ns if start_ns is not None else time.monotonic_ns()
+    schedule = _schedule(requests, start)
     sem = asyncio.Semaphore(max_concurrency) if max_concurrency else None
     records: list[RequestRecord] = []
-    pending: dict[asyncio.Task[RequestRecord], tuple[Request, int, int]] = {}
+    pending: dict[asyncio.Task[RequestRecord], _Slot] = {}
 
-    def finish(record: RequestRecord) -> None:
+    def settle(task: asyncio.Task[RequestRecord]) -> None:
+        """Record a finished task once (done callback; also called after each wait, so never missed)."""
+        slot = pending.pop(task, None)
+        if slot is None:
+            return
+        if task.cancelled():  # arrived but not finished: keep it, marked cancelled
+            record = _failed(slot, "cancelled", "cancelled before completion")
+        elif (exc := task.exception()) is not None:  # only BaseExceptions other than Exception get here
+            record = _client_error(slot, exc)
+        else:
+            record = task.result()
         records.append(record)
         stats.completed += 1
         stats.errors += 0 if record.success else 1
         if on_record is not None:
             on_record(record)
 
-    def done(task: asyncio.Task[RequestRecord]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            pending.pop(task, None)
-            finish(task.result())
-
-    async def one(request: Request, scheduled_ns: int, arrival_ns: int) -> RequestRecord:
+    async def one(slot: _Slot) -> RequestRecord:
         if sem is not None:
             stats.waiting += 1
             try:
@@ -73,42 +135,36 @@ async def dispatch(
                 stats.waiting -= 1
         stats.in_flight += 1
         try:
-            return await send(request, scheduled_ns, arrival_ns)
+            slot.send_ns = time.monotonic_ns()
+            record = await send(slot.request, slot.scheduled_ns, slot.arrival_ns)
+            if not isinstance(record, RequestRecord):
+                raise TypeError(f"the send function returned {type(record).__name__}, not a RequestRecord")
+            return record
+        except Exception as exc:  # CancelledError is not an Exception: it propagates
+            return _client_error(slot, exc)
         finally:
             stats.in_flight -= 1
             if sem is not None:
                 sem.release()
 
     try:
-        for req in sorted(requests, key=lambda r: r.arrival_offset_s):
-            scheduled = start + int(req.arrival_offset_s * 1e9)
+        for scheduled, req in schedule:
             await _sleep_until(scheduled)
-            arrival = time.monotonic_ns()
             stats.arrived += 1
-            task = asyncio.create_task(one(req, scheduled, arrival))
-            pending[task] = (req, scheduled, arrival)
-            task.add_done_callback(done)
+            slot = _Slot(req, scheduled, time.monotonic_ns())
+            task = asyncio.create_task(one(slot))
+            pending[task] = slot
+            task.add_done_callback(settle)
         while pending:
-            await asyncio.wait(list(pending))
-    except asyncio.CancelledError:
-        in_flight = dict(pending)
+            done, _ = await asyncio.wait(list(pending))
+            for task in done:
+                settle(task)
+    except (asyncio.CancelledError, Exception):  # cancelled (or broken): never leave a task unrecorded
+        in_flight = list(pending)
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
-        for task, (req, scheduled, arrival) in in_flight.items():
-            if task.cancelled():  # arrived but not finished: keep it, marked cancelled
-                finish(
-                    RequestRecord(
-                        request_id=req.request_id,
-                        prompt_len=req.prompt_len,
-                        expected_output_len=req.output_len,
-                        scheduled_ns=scheduled,
-                        arrival_ns=arrival,
-                        error="cancelled before completion",
-                        error_type="cancelled",
-                        group_id=req.group_id,
-                        turn=req.turn,
-                    )
-                )
+        for task in in_flight:
+            settle(task)
         raise
     return records

@@ -188,6 +188,7 @@ async def execute_workload(
     collector = run.collector
     async with RequestSender(
         timeout_s=config.request_timeout_s,
+        idle_timeout_s=config.stream_idle_timeout_s,
         api_key=target.api_key,
         model=target.model,
         ignore_eos=config.ignore_eos,

