@@ -6,6 +6,7 @@ Commands only parse, build configs, run, print and set exit codes; the work happ
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -158,17 +159,41 @@ def _exit_code(summary: dict[str, Any], expected_failures: bool) -> int:
     return 1 if problems else 0
 
 
-def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+def _parse_grid(items: Sequence[str], backend: str) -> dict[str, list[Any]]:
+    """``key=v1,v2`` items → the sweep grid. Keys are NodeConfig fields or raw server flags (with or
+    without leading dashes); every key is checked before anything runs (sim flags against the sim)."""
     grid: dict[str, list[Any]] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not raw:
-            raise ConfigError(f"--grid {item!r}: use key=v1,v2,... (e.g. max_running_requests=32,64,128)")
         key = key.strip()
-        if key not in NodeConfig.model_fields and not key.startswith("--"):
-            key = "--" + key  # a raw server flag, e.g. hicache-mem-layout or page-size
+        if not sep or not raw or not key:
+            raise ConfigError(f"--grid {item!r}: use key=v1,v2,... (e.g. max_running_requests=32,64,128)")
+        if key not in NodeConfig.model_fields:
+            key = _raw_flag(key, backend)
         grid[key] = [_scalar(v) for v in raw.split(",") if v.strip()]
     return grid
+
+
+def _raw_flag(key: str, backend: str) -> str:
+    """A grid key that is not a config field, as a server flag (``--page-size``); unknown ones fail."""
+    flag = key if key.startswith("--") else "--" + key
+    hint = difflib.get_close_matches(key.lstrip("-").replace("-", "_"), list(NodeConfig.model_fields), n=1)
+    if "_" in flag:  # SGLang's flags use dashes: an underscore name must be one of our fields
+        raise ConfigError(
+            f"--grid {key}: not a config field{f'; did you mean {hint[0]}?' if hint else ''} "
+            "(raw server flags are written with dashes, e.g. page-size=1,64)"
+        )
+    if backend == "sim":
+        from .sim.args import build_parser
+
+        known = {opt for action in build_parser()._actions for opt in action.option_strings}
+        if flag not in known:
+            close = difflib.get_close_matches(flag, sorted(known), n=1)
+            raise ConfigError(
+                f"--grid {key}: the simulated server has no flag {flag}"
+                f"{f'; did you mean {close[0]}?' if close else ''} (see python -m sglang_test_framework.sim --help)"
+            )
+    return flag
 
 
 def _scalar(text: str) -> Any:
@@ -193,7 +218,17 @@ def _sweep_parser(sub: Any) -> None:
     )
     p.add_argument("--request-rates", nargs="+", type=float, help="shorthand for --grid request_rate=...")
     p.add_argument("--repeats", type=int, default=1, help="runs per point (for confidence intervals)")
-    p.add_argument("--sweep-dir", type=Path, default=Path("results/sweep"), help="where the sweep is written")
+    p.add_argument(
+        "--sweep-dir",
+        type=Path,
+        default=Path("results/sweep"),
+        help="the sweep's own directory: rerunning the same sweep resumes it; a different sweep there is moved aside",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume the sweep in --sweep-dir, refusing (and naming the fields) if its settings differ",
+    )
     add_model_arguments(p, NodeConfig, "base node config", NODE_ALIASES, skip={"output_dir"})
     p.set_defaults(handler=_run_sweep)
 
@@ -203,16 +238,13 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from .scenarios.sweep import run_sweep
 
     base = build_config(NodeConfig, args, _sim_defaults(args))
-    grid = _parse_grid(args.grid)
+    grid = _parse_grid(args.grid, base.backend)
     if args.request_rates:
         grid["request_rate"] = list(args.request_rates)
     if args.quiet:
         base.progress = False
-    try:
-        sweep = SweepConfig(base=base, grid=grid, repeats=args.repeats, output_dir=args.sweep_dir)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "sweep")) from exc
-    result = run_sweep(sweep)
+    sweep = SweepConfig.build(source="sweep", base=base, grid=grid, repeats=args.repeats, output_dir=args.sweep_dir)
+    result = run_sweep(sweep, resume=args.resume)
     print(result.to_text())
     print(f"ran {len(result.ran)}, skipped {len(result.skipped)} finished, failed {len(result.failed)}")
     for name, why in result.failed.items():

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..fileio import write_json_atomic, write_yaml_atomic
 from ..redact import redact_argv
 
-__all__ = ["RUN_FILES", "RunDirectory", "RunStatus", "versions"]
+__all__ = ["RUN_FILES", "RunDirectory", "RunStatus", "set_aside", "versions"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _started_at(path: Path) -> str:
     return stamp.strftime("%Y%m%d-%H%M%S")
 
 
-def _set_aside(path: Path) -> Path:
+def set_aside(path: Path) -> Path:
     """Rename ``path`` to ``<path>.<start time>[-k]`` (a free name) and return the new path."""
     base = path.with_name(f"{path.name}.{_started_at(path)}")
     target, k = base, 1
@@ -96,7 +96,7 @@ class RunDirectory:
             )
         run = cls(path=path, kind=kind, started_at=_now().isoformat(timespec="milliseconds"))
         if _holds_run(path):
-            run.previous_run = _set_aside(path)
+            run.previous_run = set_aside(path)
             logger.info("%s held an earlier run: moved it to %s", path, run.previous_run)
         path.mkdir(parents=True, exist_ok=True)
         write_yaml_atomic(path / "config.yaml", config)

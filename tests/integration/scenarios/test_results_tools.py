@@ -149,3 +149,53 @@ def test_max_rate_under_slo_is_consistent_with_capacity(tmp_path: Path) -> None:
     assert 0.25 * capacity < result.best_rate < 1.5 * capacity, (result.best_rate, capacity)
     assert any(not p.passed for p in result.probes)
     json.dumps(result.to_dict())
+
+
+def _sweep(sweep_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "sglang_test_framework", "sweep", "--sweep-dir", str(sweep_dir), *SMALL, *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+
+def test_a_sweep_rerun_with_a_changed_config_recomputes_or_refuses_and_never_reuses(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    first = _sweep(sweep_dir, "--grid", "max_running_requests=4,8")
+    assert first.returncode == 0, first.stderr
+    assert "ran 2, skipped 0" in first.stdout
+    same = _sweep(sweep_dir, "--grid", "max_running_requests=4,8")
+    assert "ran 0, skipped 2" in same.stdout, same.stdout + same.stderr
+    refused = _sweep(sweep_dir, "--grid", "max_running_requests=4,8", "--num-prompts", "6", "--resume")
+    assert refused.returncode == 2
+    assert "num_prompts: 12 → 6" in refused.stderr
+    assert len(pd.read_csv(sweep_dir / "sweep.csv")) == 2, "a refused resume leaves the sweep as it was"
+    changed = _sweep(sweep_dir, "--grid", "max_running_requests=4,8", "--num-prompts", "6")
+    assert changed.returncode == 0, changed.stderr
+    assert "ran 2, skipped 0" in changed.stdout, "a changed config is never served from the old points"
+    table = pd.read_csv(sweep_dir / "sweep.csv")
+    assert list(table["completed"]) == [6, 6]
+    earlier = [p for p in tmp_path.iterdir() if p.name.startswith("sweep.")]
+    assert len(earlier) == 1, "the earlier sweep was moved aside, not overwritten"
+    assert list(pd.read_csv(earlier[0] / "sweep.csv")["completed"]) == [12, 12]
+
+
+def test_a_bad_grid_key_fails_before_anything_runs_and_leaves_results_untouched(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "sweep.csv").write_text("earlier,results\n1,2\n")
+    for bad in ("max_running_request=32,64", "page-sise=1,64"):
+        out = _sweep(sweep_dir, "--grid", bad)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: --grid"), out.stderr
+        assert "did you mean" in out.stderr
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["sweep.csv"]
+    assert (sweep_dir / "sweep.csv").read_text() == "earlier,results\n1,2\n"
+
+
+def test_a_failing_sweep_point_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    out = _sweep(sweep_dir, "--grid=--sim-crash-after-s=0.01,1000", "--startup-timeout-s", "60")
+    assert out.returncode == 1, out.stdout + out.stderr
+    table = pd.read_csv(sweep_dir / "sweep.csv")
+    assert sorted(table["status"]) == ["completed", "failed"]
+    failed = table[table["status"] == "failed"].iloc[0]
+    assert str(failed["error"]).strip() not in ("", "nan")
+    assert len(list((sweep_dir / "points").glob("*.failed.json"))) == 1
