@@ -60,7 +60,7 @@ def run(rate: float, num: int, out: Path) -> None:
             )
             / 1e6
             for rec in results.records
-            if rec.success and rec.request_id in truth
+            if rec.success and rec.request_id in truth and rec.first_token_ns is not None
         ]
     )
     tokens_match = all(rec.output_tokens == truth[rec.request_id]["completion_tokens"] for rec in results.records)

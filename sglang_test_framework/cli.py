@@ -235,7 +235,6 @@ def _sweep_parser(sub: Any) -> None:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from .config.sweep_config import SweepConfig
-    from .scenarios.sweep import run_sweep
 
     base = build_config(NodeConfig, args, _sim_defaults(args))
     grid = _parse_grid(args.grid, base.backend)
@@ -244,6 +243,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if args.quiet:
         base.progress = False
     sweep = SweepConfig.build(source="sweep", base=base, grid=grid, repeats=args.repeats, output_dir=args.sweep_dir)
+    from .scenarios.sweep import run_sweep  # after validation: a bad grid key fails fast
+
     result = run_sweep(sweep, resume=args.resume)
     print(result.to_text())
     print(f"ran {len(result.ran)}, skipped {len(result.skipped)} finished, failed {len(result.failed)}")
@@ -265,6 +266,7 @@ def _compare_parser(sub: Any) -> None:
 
 def _run_compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare_results
+    from .analysis.html_pages import REPORT_FILE, comparison_report_html, write_report
 
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
@@ -275,9 +277,9 @@ def _run_compare(args: argparse.Namespace) -> int:
     table_path = args.output_dir / "comparison.csv"
     result.table.to_csv(table_path)
     (args.output_dir / "comparison.md").write_text(result.to_markdown() + "\n")
-    png = args.output_dir / "comparison.png"
-    result.save_plot(png)
-    print(f"Comparison: {table_path}, {args.output_dir / 'comparison.md'}, {png}")
+    png = result.save_plot(args.output_dir / "comparison.png")
+    report = write_report(args.output_dir / REPORT_FILE, comparison_report_html(result, [png]))
+    print(f"Comparison: {table_path}, {args.output_dir / 'comparison.md'}, {png}, {report}")
     return 0
 
 

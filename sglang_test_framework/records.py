@@ -7,7 +7,7 @@ process on the machine, so client records and the simulator's ground-truth log a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ChatMessage", "Request", "RequestRecord"]
@@ -84,8 +84,12 @@ class RequestRecord:
     output_text: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (used by the JSONL writer and exports)."""
-        return asdict(self)
+        """Plain-JSON form (used by the JSONL writer and exports); the chunk lists are copied."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name in ("chunk_ns", "chunk_tokens"):
+            if isinstance(out[name], list):
+                out[name] = list(out[name])
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ __all__ = ["RunResults"]
 class RunResults:
     """Results of one NodeTest or RoutingTest run.
 
+    ``records`` is any sequence of the run's records; scenarios pass ``MetricsCollector.records``, which
+    reads them back from ``requests.jsonl`` on access instead of holding them in memory.
+
     Attribute access is the typed API; mapping access keeps the spec's style working:
     ``results['metrics']['request_throughput']``, ``results['success_rate']``,
     ``results['exported_files']['csv']``.
@@ -27,7 +30,7 @@ class RunResults:
     kind: str
     summary: dict[str, Any]
     requests: pd.DataFrame
-    records: list[RequestRecord]
+    records: Sequence[RequestRecord]
     timeseries: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..errors import FrameworkError
-from .report import format_table
+from .report import common_settings_line, format_table
 from .stats import mean_ci95, t_quantile_975
 
 __all__ = [
@@ -106,12 +106,19 @@ class ComparisonResult:
         runs: One row per file: ``label``, ``file`` and every metric's value.
         baseline: The baseline's label.
         sweep_variable: The numeric run setting given to :func:`compare_results`, if any.
+        files: One entry per file, in order: ``label``, ``file``, ``status`` (the run's status, None in
+            bench_serving files), ``failed``, ``server_exits`` and ``context`` (the run's settings).
     """
 
     table: pd.DataFrame
     runs: pd.DataFrame
     baseline: str
     sweep_variable: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def settings(self) -> str:
+        """The settings the compared runs share, then those that differ (for title blocks)."""
+        return common_settings_line([f["context"] for f in self.files])
 
     def _cell(self, label: Any, metric: str) -> str:
         row = self.table.loc[label]
@@ -121,8 +128,8 @@ class ComparisonResult:
         text = f"{value:,.2f}" + ("" if pd.isna(ci) else f" ±{ci:,.2f}")
         return text + ("" if pd.isna(ratio) else f" (x{ratio:.2f})")
 
-    def to_text(self) -> str:
-        """Aligned plain text: one row per metric, one column per label with ``mean ±CI (xratio)``."""
+    def text_rows(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`to_text`: ``metric`` then one ``mean ±CI (xratio)`` cell per label."""
         labels = list(self.table.index)
 
         def row(name: str, cell: Any) -> dict[str, Any]:
@@ -133,8 +140,12 @@ class ComparisonResult:
             variable = self.sweep_variable
             rows.append(row(variable, lambda lb: self.table[variable][lb]))
         rows += [row(m.key, lambda lb, key=m.key: self._cell(lb, key)) for m in COMPARE_METRICS]
+        return rows
+
+    def to_text(self) -> str:
+        """Aligned plain text: one row per metric, one column per label with ``mean ±CI (xratio)``."""
         header = f"baseline: {self.baseline}   (x = ratio of means vs the baseline; ± = 95% CI over repeated runs)"
-        return header + "\n" + format_table(rows, ["metric", *map(str, labels)])
+        return header + "\n" + format_table(self.text_rows(), ["metric", *map(str, self.table.index)])
 
     def to_markdown(self) -> str:
         """A Markdown table (rows = labels; every column of :attr:`table`)."""
@@ -147,22 +158,40 @@ class ComparisonResult:
 
     def save_plot(self, path: str | Path) -> Path:
         """Write the comparison PNG (:func:`.plots.plot_comparison`) and return its path."""
-        from .plots import plot_comparison  # matplotlib only when a plot is asked for
+        from .compare_plots import plot_comparison  # matplotlib only when a plot is asked for
 
-        return plot_comparison(self.table, Path(path), self.sweep_variable)
+        return plot_comparison(self.table, Path(path), self.sweep_variable, self.settings())
 
 
-def _read_runs(files: Sequence[str | Path], labels: Sequence[str] | None, sweep_variable: str | None) -> pd.DataFrame:
-    rows = []
+def _file_info(label: str, path: str | Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    context = data.get("context")
+    if not isinstance(context, Mapping):  # a bench_serving line: its settings are top-level keys
+        context = {k: data.get(k) for k in ("backend", "request_rate", "max_concurrency", "dataset_name")}
+    exits = data.get("server_exits")
+    return {
+        "label": label,
+        "file": str(path),
+        "status": data.get("status"),
+        "failed": data.get("failed"),
+        "server_exits": list(exits) if isinstance(exits, list) else [],
+        "context": dict(context),
+    }
+
+
+def _read_runs(
+    files: Sequence[str | Path], labels: Sequence[str] | None, sweep_variable: str | None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    rows, infos = [], []
     for i, f in enumerate(files):
         data = load_result_file(f)
         label = labels[i] if labels else str(data.get("tag") or Path(f).stem)
+        infos.append(_file_info(label, f, data))
         row: dict[str, Any] = {"label": label, "file": str(f)}
         if sweep_variable:
             row[sweep_variable] = _number(_lookup(data, sweep_variable))
         row.update({m.key: _number(_lookup(data, m.key, m.bench_key)) for m in COMPARE_METRICS})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), infos
 
 
 def _baseline_label(runs: pd.DataFrame, baseline: int | str) -> str:
@@ -219,6 +248,6 @@ def compare_results(
         raise FrameworkError("compare_results: give at least one result file")
     if labels is not None and len(labels) != len(files):
         raise FrameworkError(f"labels: {len(labels)} labels for {len(files)} files; give one per file")
-    runs = _read_runs(files, labels, sweep_variable)
+    runs, infos = _read_runs(files, labels, sweep_variable)
     base = _baseline_label(runs, baseline)
-    return ComparisonResult(_aggregate(runs, base, sweep_variable), runs, base, sweep_variable)
+    return ComparisonResult(_aggregate(runs, base, sweep_variable), runs, base, sweep_variable, infos)

@@ -1,14 +1,21 @@
-"""PNG plots of a node run and of a comparison. The only module that imports matplotlib (Agg backend);
-the other plot modules of this package draw through :func:`new_figure` / :func:`save_figure`.
+"""PNG plots of a node run, and the figure helpers every plot module of this package draws through.
 
-Figures are plain :class:`matplotlib.figure.Figure` objects (no pyplot state), so plotting is safe from
-any thread and nothing has to be closed.
+The only module that imports matplotlib (Agg backend); :mod:`.routing_plots`, :mod:`.sweep_plots` and
+:mod:`.compare_plots` use :func:`new_figure`, :func:`title_block`, :func:`legend_outside` and
+:func:`save_figure`. Figures are plain :class:`matplotlib.figure.Figure` objects (no pyplot state), so
+plotting is safe from any thread and nothing has to be closed.
+
+Every figure carries a title block (what it shows, then the run's settings), labels with units on
+every axis and legends beside the axes, never over the data. The node figures draw the tables of
+:func:`.plot_data.node_plot_data`, which uses the report's metric definitions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,252 +25,305 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..metrics import definitions as d
+from ..results import RunResults
+from .plot_data import NodePlotData, node_plot_data
+from .report import settings_line
+
 __all__ = [
     "Axes",
+    "draw_node_figures",
+    "legend_below",
+    "legend_outside",
     "new_figure",
+    "new_figure_with_legend_row",
     "plot_cdf",
-    "plot_comparison",
     "plot_node_results",
     "save_figure",
-    "tokens_per_second",
+    "title_block",
 ]
 
 DPI = 100
-REQUEST_COLUMNS_USED = (
-    "success",
-    "send_s",
-    "first_token_s",
-    "finish_s",
-    "output_tokens",
-    "ttft_ms",
-    "server_latency_ms",
-    "total_latency_ms",
-    "mean_itl_ms",
-    "tpot_ms",
+# (line style, line width) per series index: series stay apart in grey-scale and where they overlap.
+LINE_STYLES: tuple[tuple[str, float], ...] = (("-", 2.2), ("--", 1.6), (":", 2.0), ("-.", 1.6))
+# (title, metrics, y label, y limits 0–1)
+SERVER_PANELS: tuple[tuple[str, tuple[str, ...], str, bool], ...] = (
+    ("running vs queued requests", ("sglang:num_running_reqs", "sglang:num_queue_reqs"), "requests", False),
+    ("KV cache token usage", ("sglang:token_usage",), "share of KV token slots (0–1)", True),
 )
-# (title, metrics, is a 0–1 ratio)
-SERVER_PANELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("running vs queued requests", ("sglang:num_running_reqs", "sglang:num_queue_reqs"), False),
-    ("KV token usage (ratio)", ("sglang:token_usage",), True),
-    ("cache hit rate (last prefill batch)", ("sglang:cache_hit_rate",), True),
-)
+CACHE_GAUGE = "sglang:cache_hit_rate"
 
 
 # ----------------------------------------------------------------------------- helpers
 def new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (8.0, 4.5)) -> tuple[Figure, list[Axes]]:
-    """A figure with an ``nrows × ncols`` grid of axes, returned flat in row-major order."""
-    fig = Figure(figsize=figsize)
+    """A figure (constrained layout, so titles and outside legends get room) with an ``nrows × ncols``
+    grid of axes, returned flat in row-major order."""
+    fig = Figure(figsize=figsize, layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False)
     return fig, [ax for row in grid for ax in row]
 
 
+def new_figure_with_legend_row(
+    nrows: int, ncols: int, figsize: tuple[float, float], legend_height: float = 0.3
+) -> tuple[Figure, list[Axes], list[Axes]]:
+    """Like :func:`new_figure`, plus one row of blank axes under the grid (``legend_height`` of a plot
+    row) to hold each column's legend (:func:`legend_below`): legends never cover data or squeeze a
+    plot. Returns the figure, the plot axes (row-major) and the legend axes (one per column)."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    grid = fig.subplots(nrows + 1, ncols, squeeze=False, height_ratios=[1.0] * nrows + [legend_height])
+    legend_axes = list(grid[-1])
+    for ax in legend_axes:
+        ax.axis("off")
+    return fig, [ax for row in grid[:-1] for ax in row], legend_axes
+
+
+def legend_below(legend_ax: Axes, *sources: Axes, title: str | None = None, ncol: int = 1) -> None:
+    """The legend of the lines in ``sources`` drawn in ``legend_ax`` (a blank axes of
+    :func:`new_figure_with_legend_row`); labels repeated across ``sources`` appear once."""
+    entries: dict[str, Any] = {}
+    for ax in sources:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        legend_ax.legend(
+            list(entries.values()),
+            list(entries),
+            loc="upper center",
+            fontsize=8,
+            title=title,
+            ncol=ncol,
+            title_fontsize=8,
+            frameon=False,
+        )
+
+
+def title_block(fig: Figure, title: str, settings: str) -> None:
+    """The figure's title block: ``title``, then ``settings`` (e.g. :func:`.report.settings_line`)
+    wrapped to the figure's width."""
+    width_chars = max(40, int(fig.get_figwidth() * 15))
+    lines = textwrap.wrap(settings, width_chars, break_on_hyphens=False) if settings else []
+    fig.suptitle("\n".join([title, *lines]), fontsize=11)
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Lay out ``fig``, write it as PNG to ``path`` (parents created) and return ``path``."""
+    """Write ``fig`` as PNG to ``path`` (parents created; cropped to what was drawn) and return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     return path
 
 
-def plot_cdf(ax: Axes, values: pd.Series, label: str) -> None:
-    """Empirical CDF of ``values`` (NaN dropped) as a line on ``ax``; nothing for no values."""
-    data = np.sort(pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float))
-    if data.size:
-        ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
-
-
-def _legend(ax: Axes) -> None:
+def legend_outside(ax: Axes, title: str | None = None) -> None:
+    """The axes' legend to the right of its plot area (never over the data); nothing without labels."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, title=title)
 
 
-def tokens_per_second(first_s: np.ndarray, finish_s: np.ndarray, tokens: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Tokens per bucket between consecutive ``edges`` (s), each request's tokens spread evenly over
-    ``[first_s, finish_s]`` (a zero-length span puts them all at ``finish_s``).
+def plot_cdf(ax: Axes, values: pd.Series | np.ndarray, label: str, style: int = 0, color: str | None = None) -> None:
+    """Empirical CDF of ``values`` (NaN dropped) as a step line on ``ax``, drawn in line style ``style``
+    of :data:`LINE_STYLES`; nothing for no values."""
+    data = np.sort(pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float))
+    if data.size:
+        line, width = LINE_STYLES[style % len(LINE_STYLES)]
+        y = np.arange(1, data.size + 1) / data.size
+        ax.step(data, y, where="post", linestyle=line, linewidth=width, label=label, color=color)
 
-    Uses F(t) = Σ rateᵢ·(clip(t, aᵢ, bᵢ) − aᵢ), evaluated with prefix sums: O((n + buckets)·log n).
-    """
-    span = finish_s - first_s
-    point = span <= 0
-    rate = np.where(point, 0.0, tokens / np.where(point, 1.0, span))
 
-    def cumulative(t: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(t, dtype=float)
-        for starts, sign in ((first_s, 1.0), (finish_s, -1.0)):
-            order = np.argsort(starts)
-            s, r = starts[order], rate[order]
-            k = np.searchsorted(s, t, side="right")
-            cum_r = np.concatenate([[0.0], np.cumsum(r)])
-            cum_rs = np.concatenate([[0.0], np.cumsum(r * s)])
-            out += sign * (t * cum_r[k] - cum_rs[k])
-        return out
-
-    spread = np.diff(cumulative(edges.astype(float)))
-    points, _ = np.histogram(finish_s[point], bins=edges, weights=tokens[point])
-    return np.asarray(spread + points, dtype=float)
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
 
 
 # ----------------------------------------------------------------------------- node run
-def _distributions(ok: pd.DataFrame, path: Path) -> Path:
-    fig, axes = new_figure(2, 3, (15, 8))
-    groups = (
-        ("latency", (("server_latency_ms", "server latency"), ("total_latency_ms", "total latency"))),
-        ("TTFT", (("ttft_ms", "TTFT"),)),
-        ("ITL / TPOT", (("mean_itl_ms", "mean ITL per request"), ("tpot_ms", "TPOT"))),
-    )
-    for col, (title, series) in enumerate(groups):
+# (panel title, x label, ((metric in NodePlotData.latency, legend name, population), ...))
+LATENCY_PANELS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "latency per request",
+        "latency (ms)",
+        (
+            ("server_latency", "server latency (finish − send)", "requests"),
+            ("total_latency", "total latency (finish − arrival)", "requests"),
+        ),
+    ),
+    ("time to first token", "TTFT (ms)", (("ttft", "TTFT (first token − send)", "requests"),)),
+    (
+        "inter-token latency and TPOT",
+        "ITL / TPOT (ms)",
+        (("itl", "ITL (every token gap)", "token gaps"), ("tpot", "TPOT per request", "requests")),
+    ),
+)
+
+
+def _latency_label(name: str, values: np.ndarray) -> str:
+    s = d.stats(values)
+    return f"{name}\nP50 {_ms(s['median'])} · P99 {_ms(s['p99'])}"
+
+
+def _distributions(data: NodePlotData, settings: str, path: Path) -> Path:
+    fig, axes, legends = new_figure_with_legend_row(2, 3, (18, 10), legend_height=0.25)
+    for col, (title, xlabel, series) in enumerate(LATENCY_PANELS):
         hist_ax, cdf_ax = axes[col], axes[3 + col]
-        for key, label in series:
-            values = pd.to_numeric(ok[key], errors="coerce").dropna()
-            if len(values):
-                hist_ax.hist(values, bins=40, alpha=0.6, label=label)
-            plot_cdf(cdf_ax, ok[key], label)
-        hist_ax.set_title(f"{title} distribution")
-        cdf_ax.set_title(f"{title} CDF")
-        hist_ax.set_xlabel("ms")
-        cdf_ax.set_xlabel("ms")
-        cdf_ax.set_ylabel("fraction of requests")
-        _legend(hist_ax)
-        _legend(cdf_ax)
+        panel = data.latency[data.latency["metric"].isin([m for m, _, _ in series])]["value_ms"].to_numpy(dtype=float)
+        bins: list[float] = np.histogram_bin_edges(panel, bins=40).tolist() if panel.size else []  # shared bins
+        for k, (metric, name, population) in enumerate(series):
+            values = data.latency.loc[data.latency["metric"] == metric, "value_ms"].to_numpy(dtype=float)
+            if metric == "itl" and data.itl_stride > 1:
+                name += f" (every {data.itl_stride}th)"
+            if not values.size:
+                continue
+            line, width = LINE_STYLES[k]
+            weights = np.full(values.size, 1.0 / values.size)
+            label = f"{_latency_label(name, values)} · n={values.size:,} {population}"
+            hist_ax.hist(
+                values, bins=bins, weights=weights, histtype="step", linestyle=line, linewidth=width, label=label
+            )
+            plot_cdf(cdf_ax, values, label, style=k)
+        hist_ax.set_title(f"{title}: histogram", fontsize=10)
+        cdf_ax.set_title(f"{title}: CDF", fontsize=10)
+        hist_ax.set_ylabel("share of values per bin")
+        cdf_ax.set_ylabel("cumulative share of values (0–1)")
+        for ax in (hist_ax, cdf_ax):
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+        note = (
+            "total = server latency + client queue time: the lines coincide when no request waited"
+            if col == 0
+            else None
+        )
+        legend_below(legends[col], cdf_ax, title=note)
+    title_block(fig, "Latency distributions (completed requests)", settings)
     return save_figure(fig, path)
 
 
-def _over_time(ok: pd.DataFrame, path: Path) -> Path:
-    fig, axes = new_figure(1, 2, (14, 4.5))
-    for ax, key, title in (
-        (axes[0], "ttft_ms", "TTFT over time"),
-        (axes[1], "server_latency_ms", "server latency over time"),
+def _over_time(data: NodePlotData, settings: str, path: Path) -> Path:
+    fig, axes = new_figure(1, 2, (15, 4.8))
+    ok = data.requests[data.requests["success"].astype(bool)]
+    for ax, key, ylabel in (
+        (axes[0], "ttft_ms", "TTFT (ms)"),
+        (axes[1], "server_latency_ms", "server latency (ms)"),
     ):
-        ax.scatter(ok["send_s"], ok[key], s=6, alpha=0.6)
-        ax.set_title(title)
+        ax.scatter(ok["send_t_s"], ok[key], s=8, alpha=0.6)
+        ax.set_title(f"{ylabel.split(' (')[0]} of each completed request by its send time", fontsize=10)
         ax.set_xlabel("send time (s from run start)")
-        ax.set_ylabel("ms")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    title_block(fig, "Latency over time", settings)
     return save_figure(fig, path)
 
 
-def _throughput(df: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
-    fig, axes = new_figure(1, 2, (14, 4.5))
-    end_s = float(np.nanmax(df["finish_s"].to_numpy(dtype=float))) if df["finish_s"].notna().any() else 0.0
-    edges = np.arange(0.0, np.floor(end_s) + 2.0, 1.0)
-    timed = ok.dropna(subset=["first_token_s", "finish_s"])
-    tok = tokens_per_second(
-        timed["first_token_s"].to_numpy(dtype=float),
-        timed["finish_s"].to_numpy(dtype=float),
-        timed["output_tokens"].to_numpy(dtype=float),
-        edges,
-    )
-    axes[0].stairs(tok, edges)
-    axes[0].set_title("output tokens/s (tokens spread from first token to finish)")
-    failed = df[~df["success"].astype(bool)].dropna(subset=["finish_s"])
-    for frame, label in ((ok.dropna(subset=["finish_s"]), "completed"), (failed, "failed")):
-        counts, _ = np.histogram(frame["finish_s"].to_numpy(dtype=float), bins=edges)
-        axes[1].stairs(counts, edges, label=label)
-    axes[1].set_title("requests finished per second")
-    _legend(axes[1])
-    for ax in axes:
+def _throughput(data: NodePlotData, summary: Mapping[str, Any], settings: str, path: Path) -> Path:
+    fig, axes, legends = new_figure_with_legend_row(1, 2, (15, 5.6), legend_height=0.22)
+    tput = data.output_throughput
+    if not tput.empty:
+        edges = np.append(tput["t_s"].to_numpy(dtype=float), float(tput["t_s"].iloc[-1]) + 1.0)
+        values = tput["output_tokens_per_s"].to_numpy(dtype=float)
+        axes[0].stairs(values, edges, linewidth=2.0, label="output tokens in each 1 s bucket (token times)")
+        peak = int(values.argmax())
+        axes[0].plot([edges[peak] + 0.5], [values[peak]], "v", color="black", label=f"peak {values[peak]:,.0f} tok/s")
+        mean = summary.get("output_throughput")
+        if mean is not None:
+            axes[0].axhline(float(mean), color="gray", linestyle="--", label=f"run mean {float(mean):,.0f} tok/s")
+    axes[0].set_title("output token throughput", fontsize=10)
+    axes[0].set_ylabel("output tokens/s")
+    fin = data.finished
+    if not fin.empty:
+        fin_edges = np.append(fin["t_s"].to_numpy(dtype=float), float(fin["t_s"].iloc[-1]) + 1.0)
+        axes[1].stairs(fin["completed"].to_numpy(dtype=float), fin_edges, linewidth=2.0, label="completed")
+        axes[1].stairs(fin["failed"].to_numpy(dtype=float), fin_edges, linestyle="--", color="tab:red", label="failed")
+    axes[1].set_title("requests finished per 1 s bucket", fontsize=10)
+    axes[1].set_ylabel("requests/s")
+    for ax, legend_ax in zip(axes, legends, strict=True):
         ax.set_xlabel("time (s from run start)")
         ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        legend_below(legend_ax, ax, ncol=3)
+    title_block(fig, "Throughput over time", settings)
     return save_figure(fig, path)
 
 
-def _server_timeseries(ts: pd.DataFrame, path: Path) -> Path | None:
-    wanted = [m for _, metrics, _ in SERVER_PANELS for m in metrics]
-    sub = ts[ts["metric"].isin(wanted)]
-    if sub.empty:
+def _server_panel(ax: Axes, server: pd.DataFrame, metrics: tuple[str, ...]) -> None:
+    sub = server[server["metric"].isin(metrics)]
+    for i, ((target, metric), grp) in enumerate(sub.groupby(["target", "metric"], sort=True)):
+        line, width = LINE_STYLES[metrics.index(str(metric)) % len(LINE_STYLES)]
+        short = str(metric).removeprefix("sglang:")
+        ax.plot(
+            grp["t_s"], grp["value"], linestyle=line, linewidth=width, color=f"C{i % 10}", label=f"{target} {short}"
+        )
+
+
+def _cache_panel(ax: Axes, data: NodePlotData, summary: Mapping[str, Any]) -> None:
+    gauge = data.server[data.server["metric"] == CACHE_GAUGE]
+    for i, (target, grp) in enumerate(gauge.groupby("target", sort=True)):
+        ax.plot(
+            grp["t_s"],
+            grp["value"],
+            linestyle=":",
+            marker=".",
+            linewidth=1.2,
+            color=f"C{i % 10}",
+            label=f"{target}: last prefill batch (server gauge)",
+        )
+    cum = data.cache_hit_rate
+    if not cum.empty:
+        report = summary.get("cache_hit_rate")
+        label = "completed requests so far: Σ cached / Σ prompt"
+        if report is not None:
+            label += f"\n(run value {100 * float(report):.1f}%)"
+        ax.step(cum["t_s"], cum["cache_hit_rate"], where="post", color="black", linewidth=2.2, label=label)
+    ax.set_title("prefix cache hit rate", fontsize=10)
+    ax.set_ylabel("hit rate (0–1)")
+    ax.set_ylim(-0.02, 1.05)
+
+
+def _server_timeseries(data: NodePlotData, summary: Mapping[str, Any], settings: str, path: Path) -> Path | None:
+    server = data.server
+    wanted = [m for _, metrics, _, _ in SERVER_PANELS for m in metrics] + [CACHE_GAUGE]
+    if server.empty or not server["metric"].isin(wanted).any():
         return None
-    fig, axes = new_figure(1, len(SERVER_PANELS), (6 * len(SERVER_PANELS), 4.5))
-    for ax, (title, metrics, ratio) in zip(axes, SERVER_PANELS, strict=True):
-        for (target, metric), grp in sub[sub["metric"].isin(metrics)].groupby(["target", "metric"], sort=True):
-            short = str(metric).removeprefix("sglang:")
-            ax.plot(grp["t_s"], grp["value"], label=f"{target} {short}")
-        ax.set_title(title)
+    fig, axes, legends = new_figure_with_legend_row(1, 3, (20, 5.8), legend_height=0.3)
+    for ax, (title, metrics, ylabel, ratio) in zip(axes, SERVER_PANELS, strict=False):
+        _server_panel(ax, server, metrics)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(*((-0.02, 1.05) if ratio else (0.0, None)))
+    _cache_panel(axes[2], data, summary)
+    for ax, legend_ax in zip(axes, legends, strict=True):
         ax.set_xlabel("time (s from run start)")
-        ax.set_ylim(*((0.0, 1.05) if ratio else (0.0, None)))
-        _legend(ax)
+        ax.grid(alpha=0.3)
+        legend_below(legend_ax, ax, ncol=2)
+    title_block(fig, "Server state over time (sampled /metrics; warmup samples dropped)", settings)
     return save_figure(fig, path)
 
 
-def plot_node_results(df: pd.DataFrame, timeseries_df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Write the PNGs of one node run and return their paths.
-
-    Args:
-        df: Per-request table (:meth:`MetricsCollector.to_dataframe`); missing columns count as empty.
-        timeseries_df: Long time series (:meth:`MetricsCollector.timeseries_dataframe`), may be empty.
-        out_dir: Directory for ``latency_distributions.png`` (histograms + CDFs of latency, TTFT,
-            ITL/TPOT), ``latency_over_time.png`` (TTFT and latency vs send time),
-            ``throughput_over_time.png`` (output tok/s, finished req/s) and, with server samples,
-            ``server_timeseries.png`` (running vs queued requests, KV token usage, cache hit rate).
-    """
+def draw_node_figures(
+    data: NodePlotData, summary: Mapping[str, Any], context: Mapping[str, Any], out_dir: Path
+) -> list[Path]:
+    """Draw the node figures of ``data`` (:func:`.plot_data.node_plot_data`) into ``out_dir``; the
+    title block comes from ``context`` and reference lines (mean throughput, run cache hit rate) from
+    ``summary``. Returns the PNG paths (see :func:`plot_node_results`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings_line(context)
     paths: list[Path] = []
-    if not df.empty:
-        frame = df.reindex(columns=list(dict.fromkeys([*df.columns, *REQUEST_COLUMNS_USED])))
-        frame["success"] = frame["success"].fillna(False).astype(bool)
-        ok = frame[frame["success"]]
-        paths.append(_distributions(ok, out_dir / "latency_distributions.png"))
-        paths.append(_over_time(ok, out_dir / "latency_over_time.png"))
-        paths.append(_throughput(frame, ok, out_dir / "throughput_over_time.png"))
-    if not timeseries_df.empty and "metric" in timeseries_df:
-        server = _server_timeseries(timeseries_df, out_dir / "server_timeseries.png")
-        if server is not None:
-            paths.append(server)
+    if not data.requests.empty:
+        paths.append(_distributions(data, settings, out_dir / "latency_distributions.png"))
+        paths.append(_over_time(data, settings, out_dir / "latency_over_time.png"))
+        paths.append(_throughput(data, summary, settings, out_dir / "throughput_over_time.png"))
+    server = _server_timeseries(data, summary, settings, out_dir / "server_timeseries.png")
+    if server is not None:
+        paths.append(server)
     return paths
 
 
-# ----------------------------------------------------------------------------- comparisons
-def _bars(ax: Axes, table: pd.DataFrame, metrics: Sequence[tuple[str, str]], title: str) -> None:
-    labels = [str(x) for x in table.index]
-    x = np.arange(len(labels))
-    present = [(m, name) for m, name in metrics if m in table]
-    width = 0.8 / max(1, len(present))
-    for k, (metric, name) in enumerate(present):
-        values = pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float)
-        err_col = table.get(f"{metric}_ci95")
-        err = None if err_col is None else pd.to_numeric(err_col, errors="coerce").fillna(0).to_numpy(dtype=float)
-        xs = x + (k - (len(present) - 1) / 2) * width
-        ax.bar(xs, np.nan_to_num(values), width, yerr=err, capsize=3, label=name)
-        ratios = table.get(f"{metric}_ratio")
-        if ratios is not None:
-            for xi, v, r in zip(xs, values, pd.to_numeric(ratios, errors="coerce"), strict=True):
-                if np.isfinite(v) and pd.notna(r):
-                    ax.annotate(f"×{r:.2f}", (xi, v), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-    ax.set_title(title)
-    if len(present) > 1:
-        _legend(ax)
-
-
-def _sweep_curve(ax: Axes, table: pd.DataFrame, sweep_variable: str) -> None:
-    data = table.assign(_x=pd.to_numeric(table[sweep_variable], errors="coerce")).dropna(subset=["_x"])
-    data = data.sort_values("_x")
-    for metric, name in (("median_server_latency", "P50 latency"), ("p99_server_latency", "P99 latency")):
-        if metric in data:
-            ax.plot(data["output_throughput"], data[metric], "o-", label=name)
-    for _, row in data.iterrows():
-        ax.annotate(f"{row['_x']:g}", (row["output_throughput"], row.get("p99_server_latency", 0.0)), fontsize=7)
-    ax.set_xlabel("output throughput (tok/s)")
-    ax.set_ylabel("server latency (ms)")
-    ax.set_title(f"throughput vs latency (points labelled by {sweep_variable})")
-    _legend(ax)
-
-
-def plot_comparison(table: pd.DataFrame, out_path: Path, sweep_variable: str | None = None) -> Path:
-    """Write a comparison PNG and return its path.
+def plot_node_results(results: RunResults, out_dir: Path) -> list[Path]:
+    """Write the PNGs of one node run and return their paths.
 
     Args:
-        table: One row per run label (index) with metric columns such as ``request_throughput``,
-            ``output_throughput``, ``median_server_latency``, ``p99_server_latency`` and optionally
-            ``<metric>_ci95`` (error bars) and ``<metric>_ratio`` (annotated ×ratio vs the baseline).
-        out_path: PNG path.
-        sweep_variable: A numeric column of ``table`` (e.g. ``request_rate``): adds a
-            throughput-vs-latency curve with the points ordered by it.
+        results: The run (records, per-request table, time series, summary and context).
+        out_dir: Directory for ``latency_distributions.png`` (histograms + CDFs of server/total
+            latency, TTFT, ITL and TPOT), ``latency_over_time.png`` (TTFT and server latency by send
+            time), ``throughput_over_time.png`` (output tokens/s in 1 s buckets of token times, whose
+            peak is the report's ``peak_output_throughput``; requests finished per second) and, with
+            server samples, ``server_timeseries.png`` (running vs queued requests, KV token usage,
+            prefix cache hit rate).
     """
-    curve = sweep_variable is not None and sweep_variable in table and "output_throughput" in table
-    fig, axes = new_figure(1, 4 if curve else 3, (20 if curve else 15, 4.8))
-    _bars(axes[0], table, (("request_throughput", "req/s"),), "request throughput (req/s)")
-    _bars(axes[1], table, (("output_throughput", "tok/s"),), "output throughput (tok/s)")
-    _bars(axes[2], table, (("median_server_latency", "P50"), ("p99_server_latency", "P99")), "server latency (ms)")
-    if curve and sweep_variable is not None:
-        _sweep_curve(axes[3], table, sweep_variable)
-    fig.suptitle("comparison (×ratio vs baseline; error bars: 95% CI over repeated runs)")
-    return save_figure(fig, Path(out_path))
+    data = node_plot_data(results.records, results.requests, results.timeseries)
+    return draw_node_figures(data, results.summary, results.context, out_dir)

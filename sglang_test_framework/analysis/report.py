@@ -1,16 +1,55 @@
-"""Console reports: the "Node Test Results" block and a generic aligned plain-text table."""
+"""Reports: the "Node Test Results" block, the run-settings line every figure and page carries, and a
+generic aligned plain-text table.
+
+The report is built once as structured sections (:func:`node_report_sections`): the console text
+(:func:`format_node_report`) and the HTML page (:mod:`.html_report`) both render those, so they show the
+same numbers formatted the same way.
+"""
 
 from __future__ import annotations
 
 import math
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["format_node_report", "format_table"]
+__all__ = [
+    "ReportLine",
+    "ReportSection",
+    "common_settings",
+    "common_settings_line",
+    "format_cell",
+    "format_node_report",
+    "format_table",
+    "node_report_sections",
+    "run_settings",
+    "settings_line",
+]
 
 WIDTH = 59
 MAX_ERROR_LINES = 3
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One console line of the report: ``(label, value)`` pairs printed side by side, and indented
+    notes printed under it (error messages)."""
+
+    items: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...] = ()
+
+    def text(self) -> list[str]:
+        """The line as printed (``- label: value   label: value``) and its notes."""
+        return ["- " + "   ".join(f"{k}: {v}" for k, v in self.items), *(f"  {note}" for note in self.notes)]
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A titled block of the report."""
+
+    title: str
+    lines: tuple[ReportLine, ...]
 
 
 def _missing(value: Any) -> bool:
@@ -39,72 +78,140 @@ def _rate(value: Any) -> str:
     return f"{value:g} req/s"
 
 
-def _percentiles(s: Mapping[str, Any], label: str, metric: str) -> str:
-    values = " / ".join(_num(s.get(f"{stat}_{metric}"), digits=1) for stat in ("mean", "median", "p95", "p99"))
-    return f"- {label} (mean / P50 / P95 / P99): {values} ms"
+def _line(label: str, value: str) -> ReportLine:
+    return ReportLine(((label, value),))
+
+
+def run_settings(context: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The run's settings as ``(label, value)`` pairs, in report order: model, backend (with the sim
+    profile), max running requests, request rate, then what the context has of max concurrency, routing
+    policy, workers, prompts and dataset."""
+    backend = str(context.get("backend"))
+    if context.get("sim_profile"):
+        backend += f" ({context['sim_profile']})"
+    pairs = [
+        ("Model", str(context.get("model"))),
+        ("Backend", backend),
+        ("Max Running Requests", str(context.get("max_running_requests"))),
+        ("Request Rate", _rate(context.get("request_rate"))),
+    ]
+    optional = (
+        ("max_concurrency", "Max Concurrency"),
+        ("routing_policy", "Routing Policy"),
+        ("num_workers", "Workers"),
+        ("num_prompts", "Prompts"),
+        ("dataset_name", "Dataset"),
+    )
+    pairs += [(label, str(context[key])) for key, label in optional if context.get(key)]
+    return pairs
+
+
+def settings_line(context: Mapping[str, Any]) -> str:
+    """:func:`run_settings` on one line (the second line of every figure title)."""
+    return "   ".join(f"{label}: {value}" for label, value in run_settings(context))
+
+
+def common_settings(contexts: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The :func:`run_settings` several runs share, then ``("Varies", "<labels>")`` naming those that
+    differ. A setting no run knows is left out; for one run this is :func:`run_settings`."""
+    per_run = [dict(run_settings(c)) for c in contexts]
+    labels = list(dict.fromkeys(label for run in per_run for label in run))
+    shared, varies = [], []
+    for label in labels:
+        values = {run.get(label, "None") for run in per_run}
+        if values == {"None"}:
+            continue
+        if len(values) == 1:
+            shared.append((label, values.pop()))
+        else:
+            varies.append(label)
+    return shared + ([("Varies", ", ".join(varies))] if varies else [])
+
+
+def common_settings_line(contexts: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`common_settings` on one line (the title block of figures comparing runs)."""
+    return "   ".join(f"{label}: {value}" for label, value in common_settings(contexts))
 
 
 def _header(c: Mapping[str, Any]) -> list[str]:
-    backend = str(c.get("backend"))
-    if c.get("sim_profile"):
-        backend += f" ({c['sim_profile']})"
-    line = f"Backend: {backend}   Max Running Requests: {c.get('max_running_requests')}"
-    line += f"   Request Rate: {_rate(c.get('request_rate'))}"
+    settings = dict(run_settings(c))
+    line = f"Backend: {settings['Backend']}   Max Running Requests: {settings['Max Running Requests']}"
+    line += f"   Request Rate: {settings['Request Rate']}"
     if c.get("max_concurrency"):
         line += f"   Max Concurrency: {c['max_concurrency']}"
     return [" Node Test Results ".center(WIDTH, "="), f"Model: {c.get('model')}", line]
 
 
-def _throughput(s: Mapping[str, Any]) -> list[str]:
-    return [
-        "Throughput Metrics:",
-        f"- Request Throughput: {_num(s.get('request_throughput'), ' req/s')}",
-        f"- Input Token Throughput: {_num(s.get('input_throughput'), ' tok/s', 0)}",
-        f"- Output Token Throughput: {_num(s.get('output_throughput'), ' tok/s', 0)}",
-        f"- Peak Output Throughput: {_num(s.get('peak_output_throughput'), ' tok/s', 0)}",
-        f"- Concurrency (mean in flight): {_num(s.get('concurrency'))}",
-        f"- Max In Flight: {_count(s.get('max_in_flight'))}",
-    ]
+def _percentiles(s: Mapping[str, Any], label: str, metric: str) -> ReportLine:
+    values = " / ".join(_num(s.get(f"{stat}_{metric}"), digits=1) for stat in ("mean", "median", "p95", "p99"))
+    return _line(f"{label} (mean / P50 / P95 / P99)", f"{values} ms")
 
 
-def _latency(s: Mapping[str, Any]) -> list[str]:
-    return [
-        "Latency Metrics:",
-        f"- Mean Server Latency: {_ms(s.get('mean_server_latency'))}",
-        f"- Mean Total Latency: {_ms(s.get('mean_total_latency'))}",
-        f"- P50 Server Latency: {_ms(s.get('median_server_latency'))}",
-        f"- P95 Server Latency: {_ms(s.get('p95_server_latency'))}",
-        f"- P99 Server Latency: {_ms(s.get('p99_server_latency'))}",
-        _percentiles(s, "TTFT", "ttft"),
-        _percentiles(s, "ITL", "itl"),
-        _percentiles(s, "TPOT", "tpot"),
-    ]
+def _throughput(s: Mapping[str, Any]) -> ReportSection:
+    return ReportSection(
+        "Throughput Metrics",
+        (
+            _line("Request Throughput", _num(s.get("request_throughput"), " req/s")),
+            _line("Input Token Throughput", _num(s.get("input_throughput"), " tok/s", 0)),
+            _line("Output Token Throughput", _num(s.get("output_throughput"), " tok/s", 0)),
+            _line("Peak Output Throughput", _num(s.get("peak_output_throughput"), " tok/s", 0)),
+            _line("Concurrency (mean in flight)", _num(s.get("concurrency"))),
+            _line("Max In Flight", _count(s.get("max_in_flight"))),
+        ),
+    )
 
 
-def _queue(s: Mapping[str, Any]) -> list[str]:
+def _latency(s: Mapping[str, Any]) -> ReportSection:
+    return ReportSection(
+        "Latency Metrics",
+        (
+            _line("Mean Server Latency", _ms(s.get("mean_server_latency"))),
+            _line("Mean Total Latency", _ms(s.get("mean_total_latency"))),
+            _line("P50 Server Latency", _ms(s.get("median_server_latency"))),
+            _line("P95 Server Latency", _ms(s.get("p95_server_latency"))),
+            _line("P99 Server Latency", _ms(s.get("p99_server_latency"))),
+            _percentiles(s, "TTFT", "ttft"),
+            _percentiles(s, "ITL", "itl"),
+            _percentiles(s, "TPOT", "tpot"),
+        ),
+    )
+
+
+def _queue(s: Mapping[str, Any]) -> ReportSection:
     lines = [
-        "Queue Metrics:",
-        f"- Mean Queue Time: {_ms(s.get('mean_queue_time'))}",
-        f"- P99 Queue Time: {_ms(s.get('p99_queue_time'))}",
-        f"- Max Queue Depth: {_count(s.get('max_queue_depth'))} (client, waiting for a concurrency slot)",
+        _line("Mean Queue Time", _ms(s.get("mean_queue_time"))),
+        _line("P99 Queue Time", _ms(s.get("p99_queue_time"))),
+        _line("Max Queue Depth", f"{_count(s.get('max_queue_depth'))} (client, waiting for a concurrency slot)"),
     ]
     if not _missing(s.get("max_server_queue_depth")):
-        lines.append(f"- Max Server Queue Depth: {_count(s['max_server_queue_depth'])} (sampled sglang:num_queue_reqs)")
-    lines.append(f"- Cache Hit Rate: {_pct(s.get('cache_hit_rate'))}")
-    return lines
+        depth = _count(s["max_server_queue_depth"])
+        lines.append(_line("Max Server Queue Depth", f"{depth} (sampled sglang:num_queue_reqs)"))
+    lines.append(_line("Cache Hit Rate", _pct(s.get("cache_hit_rate"))))
+    return ReportSection("Queue Metrics", tuple(lines))
 
 
-def _requests(s: Mapping[str, Any]) -> list[str]:
-    lines = [
-        "Requests:",
-        f"- Completed: {_count(s.get('completed'))}   Failed: {_count(s.get('failed'))}"
-        f"   Success Rate: {_pct(s.get('success_rate'))}   Duration: {_num(s.get('duration_s'), ' s')}",
-    ]
+def _requests(s: Mapping[str, Any]) -> ReportSection:
+    counts = ReportLine(
+        (
+            ("Completed", _count(s.get("completed"))),
+            ("Failed", _count(s.get("failed"))),
+            ("Success Rate", _pct(s.get("success_rate"))),
+            ("Duration", _num(s.get("duration_s"), " s")),
+        )
+    )
+    lines = [counts]
     errors: Mapping[str, int] = s.get("errors_by_type") or {}
     if errors:
-        lines.append("- Errors: " + ", ".join(f"{kind}: {n}" for kind, n in errors.items()))
-        lines += [f"  {message}" for message in (s.get("first_errors") or [])[:MAX_ERROR_LINES]]
-    return lines
+        messages = tuple(str(m) for m in (s.get("first_errors") or [])[:MAX_ERROR_LINES])
+        lines.append(ReportLine((("Errors", ", ".join(f"{kind}: {n}" for kind, n in errors.items())),), messages))
+    return ReportSection("Requests", tuple(lines))
+
+
+def node_report_sections(summary: Mapping[str, Any]) -> list[ReportSection]:
+    """The report's sections (throughput, latency, queue, requests) for ``summary``
+    (``MetricsCollector.get_metrics()``, optionally with ``max_server_queue_depth``); missing values
+    read ``n/a``."""
+    return [_throughput(summary), _latency(summary), _queue(summary), _requests(summary)]
 
 
 def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -> str:
@@ -118,10 +225,11 @@ def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -
     Returns:
         The multi-line block (no trailing newline); missing values print as ``n/a``.
     """
-    sections = (_throughput(summary), _latency(summary), _queue(summary), _requests(summary))
     lines = _header(context)
-    for section in sections:
-        lines += section
+    for section in node_report_sections(summary):
+        lines.append(f"{section.title}:")
+        for line in section.lines:
+            lines += line.text()
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 
@@ -130,7 +238,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _cell(value: Any, digits: int) -> str:
+def format_cell(value: Any, digits: int = 2) -> str:
+    """A table cell: integers with thousands separators, floats with ``digits`` decimals, missing
+    values (None, NaN) as ``n/a``, anything else as its text."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return f"{int(value):,}"
     if _is_number(value):
@@ -152,7 +262,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
     if not rows:
         return "(no rows)"
     cols = list(columns or rows[0].keys())
-    body = [[_cell(r.get(c), digits) for c in cols] for r in rows]
+    body = [[format_cell(r.get(c), digits) for c in cols] for r in rows]
     numeric = [all(_is_number(r.get(c)) or r.get(c) is None for r in rows) for c in cols]
     widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(cols)]
 

@@ -60,4 +60,6 @@ class NodeConfig(WorkloadConfig, ServerConfig):
         values.update(server_id=self.server_id, port=self.port, url=self.url, gpu_id=self.gpu_id)
         if self.record_ground_truth and values["sim_ground_truth_log"] is None:
             values["sim_ground_truth_log"] = self.output_dir / "sim_ground_truth.jsonl"
+        if self.coverage:
+            values["coverage_dir"] = self.coverage_data_dir(self.output_dir)
         return ServerConfig(**values)

@@ -204,7 +204,8 @@ class RoutingConfig(WorkloadConfig, ServerSettings):
         """One ServerConfig per worker: every shared server setting of this config, plus the worker's id
         (``worker_i``), port (``base_port + i``, or 0 for a free one), first GPU (``i × tp_size``) or,
         for ``backend='external'``, its URL. Sim workers get ``sim_args`` + ``worker_sim_args[i]`` and,
-        when ``sim_ground_truth_log`` is set, their own log file ``<stem>.worker_<i><suffix>``."""
+        when ``sim_ground_truth_log`` is set, their own log file ``<stem>.worker_<i><suffix>``. With
+        ``coverage`` every worker writes its data into the one ``coverage_data_dir(output_dir)``."""
         configs = []
         for i in range(self.num_workers):
             values = self.settings_values()
@@ -218,6 +219,8 @@ class RoutingConfig(WorkloadConfig, ServerSettings):
             log = self.sim_ground_truth_log
             if log is not None:
                 values["sim_ground_truth_log"] = log.with_name(f"{log.stem}.worker_{i}{log.suffix}")
+            if self.coverage:
+                values["coverage_dir"] = self.coverage_data_dir(self.output_dir)
             configs.append(ServerConfig(**values))
         return configs
 

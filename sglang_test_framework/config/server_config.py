@@ -70,6 +70,17 @@ class ServerSettings(ApiKeyConfig):
     sim_profile: str | None = Field(default=None, description="sim latency profile name or YAML path")
     sim_ground_truth_log: Path | None = None
     sim_args: list[str] = Field(default_factory=list, description="extra --sim-* flags (faults, jitter)")
+    coverage: bool = Field(
+        default=False, description="run each server we launch under coverage.py and report its code coverage"
+    )
+    coverage_include: list[str] = Field(
+        default_factory=list,
+        description="file globs to measure (default: the server's package, */sglang_test_framework/sim/* or "
+        "*/sglang/*)",
+    )
+    coverage_dir: Path | None = Field(
+        default=None, description="coverage data and report of the servers (default: <output_dir>/coverage)"
+    )
 
     @field_validator("chunked_prefill_size")
     @classmethod
@@ -86,6 +97,22 @@ class ServerSettings(ApiKeyConfig):
                 raise ValueError(f"{arg!r} looks like several arguments in one string; pass a list item each")
         return v
 
+    @field_validator("coverage_include")
+    @classmethod
+    def _coverage_globs(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            # coverage.py's rc file splits lists at commas and newlines.
+            if not pattern.strip() or any(c in pattern for c in ",\n\r"):
+                raise ValueError(f"{pattern!r}: give one file glob per item, without commas, e.g. '*/sglang/srt/*'")
+        return v
+
+    @field_validator("coverage_dir")
+    @classmethod
+    def _coverage_dir_line(cls, v: Path | None) -> Path | None:
+        if v is not None and any(c in str(v) for c in "\n\r"):
+            raise ValueError("must be a directory path on one line")
+        return v
+
     @field_validator("env")
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
@@ -98,7 +125,16 @@ class ServerSettings(ApiKeyConfig):
     def _sim_only_fields(self) -> ServerSettings:
         if self.backend != "sim" and (self.sim_args or self.sim_ground_truth_log or self.sim_profile):
             raise ValueError("sim_profile, sim_args and sim_ground_truth_log need backend='sim'")
+        if self.coverage and self.backend == "external":
+            raise ValueError(
+                "coverage measures servers we launch: use backend='sim' or 'sglang', or run the external "
+                "server under coverage.py yourself"
+            )
         return self
+
+    def coverage_data_dir(self, output_dir: Path) -> Path:
+        """Where the servers' coverage data and report go: ``coverage_dir``, else ``<output_dir>/coverage``."""
+        return self.coverage_dir if self.coverage_dir is not None else output_dir / "coverage"
 
     def settings_values(self) -> dict[str, Any]:
         """Every :class:`ServerSettings` field's value (copied), the API key resolved and its file

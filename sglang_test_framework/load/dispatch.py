@@ -92,8 +92,12 @@ async def dispatch(
     on_record: Callable[[RequestRecord], None] | None = None,
     start_ns: int | None = None,
     stats: DispatchStats | None = None,
+    keep_records: bool = True,
 ) -> list[RequestRecord]:
     """Send every request at its scheduled time; return one record per request, in completion order.
+
+    Each record also goes to ``on_record`` as the request finishes; with ``keep_records=False`` the
+    returned list stays empty, so a long run holds no record (chunk timestamps included) in memory here.
 
     An exception from ``send`` becomes a failed record (``error_type='client'``). On cancellation
     (Ctrl-C) dispatch stops, in-flight requests are cancelled and recorded with
@@ -120,7 +124,8 @@ async def dispatch(
             record = _client_error(slot, exc)
         else:
             record = task.result()
-        records.append(record)
+        if keep_records:
+            records.append(record)
         stats.completed += 1
         stats.errors += 0 if record.success else 1
         if on_record is not None:

@@ -1,5 +1,6 @@
-"""MetricsCollector: keeps every request record (streaming each to JSONL as it arrives), summarises
-the run, exports it, and samples server time series during the run on the records' clock."""
+"""MetricsCollector: streams every request record to JSONL as it arrives and keeps only compact
+columns of what the summary needs; summarises the run (vectorised), exports it, and samples server time
+series during the run on the records' clock."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..records import RequestRecord
 from . import definitions as d
+from .columns import ColumnStore, RequestColumns
 from .prometheus import ScrapeTarget
+from .record_log import RecordLog
 from .sampler import ClientSampler, ScrapeFailure, TimeSeriesSampler
-from .summary import LATENCY_METRICS, REQUEST_COLUMNS, bench_serving_view, request_rows, summarize
+from .summary import bench_serving_view, summarize
+from .table import request_table
 
-__all__ = ["EXPORT_FORMATS", "LATENCY_METRICS", "TIMESERIES_COLUMNS", "MetricsCollector"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EXPORT_FORMATS", "TIMESERIES_COLUMNS", "MetricsCollector"]
 
 EXPORT_FORMATS: tuple[str, ...] = ("json", "csv", "parquet")
 TIMESERIES_COLUMNS: tuple[str, ...] = ("t_s", "target", "metric", "labels", "value")
@@ -39,44 +44,71 @@ def _json_safe(value: Any) -> Any:
 class MetricsCollector:
     """Collects request records and server samples; every number comes from :mod:`.definitions`.
 
+    Each added record is appended to a JSONL file at once (one flushed line per record, so a crash or
+    Ctrl-C loses nothing already measured) and folded into compact columns (:mod:`.columns`: 63 bytes
+    per request and 4 per output token); no record object is kept. :attr:`records` reads them back from
+    the file. The summary can be taken at any time, also of a run still going or interrupted.
+
     Args:
-        records_path: If given, each added record is appended to this JSONL file at once (one flushed
-            line per record, so a crash or Ctrl-C loses nothing already measured). The file is
-            truncated when the collector is created.
+        records_path: The JSONL file (truncated when the collector is created). Without one, records go
+            to a private temporary file deleted with the collector.
         run_start_ns: ``time.monotonic_ns()`` of the run start, the origin of the ``*_s`` / ``t_s``
             columns. Defaults to the earliest scheduled/arrival/send time or time-series sample.
     """
 
     def __init__(self, records_path: Path | None = None, run_start_ns: int | None = None) -> None:
-        self._records: list[RequestRecord] = []
+        self._setup(RecordLog(records_path), records_path, run_start_ns)
+
+    def _setup(self, log: RecordLog, records_path: Path | None, run_start_ns: int | None) -> None:
         self.records_path = records_path
         self.run_start_ns_override = run_start_ns
+        self._log = log
+        self._store = ColumnStore()
         self._sampler = TimeSeriesSampler()
-        self._fh: IO[str] | None = None
-        if records_path is not None:
-            records_path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = records_path.open("w", encoding="utf-8")
+
+    @classmethod
+    def from_records_file(cls, path: Path, run_start_ns: int | None = None) -> MetricsCollector:
+        """A collector over the records already in ``path`` (e.g. the ``requests.jsonl`` of a run that
+        was interrupted or crashed), to summarise them; the file is not truncated and records added
+        later are appended. Lines holding no record (a torn last line) are skipped and counted in
+        :attr:`skipped_lines`."""
+        log, existing = RecordLog.open_existing(path)
+        collector = cls.__new__(cls)
+        collector._setup(log, path, run_start_ns)
+        for record in existing:
+            collector._store.append(record)
+        return collector
 
     # ----------------------------------------------------------------------- records
     @property
-    def records(self) -> list[RequestRecord]:
-        """Every record added so far, in the order added."""
-        return self._records
+    def records(self) -> RecordLog:
+        """Every record added so far, in the order added, read back lazily from the JSONL file
+        (a ``Sequence[RequestRecord]``; each access reads the file)."""
+        return self._log
+
+    @property
+    def skipped_lines(self) -> int:
+        """Lines of the file given to :meth:`from_records_file` that held no record."""
+        return self._log.skipped_lines
 
     def add_record(self, record: RequestRecord) -> None:
-        """Keep ``record`` and, with a ``records_path``, append it to the JSONL file and flush."""
-        self._records.append(record)
-        if self.records_path is not None:
-            if self._fh is None:  # added after close(): keep appending
-                self._fh = self.records_path.open("a", encoding="utf-8")
-            self._fh.write(json.dumps(record.to_dict()) + "\n")
-            self._fh.flush()
+        """Append ``record`` to the JSONL file (flushed) and fold it into the columns. A value of the wrong
+        type in the record counts as missing in the metrics; only a failed write (``OSError``) raises."""
+        self._log.append(record)
+        self._store.append(record)
+
+    def columns(self) -> RequestColumns:
+        """The compact columns of every record so far (:class:`.columns.RequestColumns`, no copy)."""
+        return self._store.view()
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held for the records: the columns (the JSONL file is on disk)."""
+        return self._store.nbytes
 
     def close(self) -> None:
-        """Close the JSONL file (records added later reopen it in append mode)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """Close the JSONL file (records added later reopen it in append mode; reading works either way)."""
+        self._log.close()
 
     def __enter__(self) -> MetricsCollector:
         return self
@@ -92,7 +124,8 @@ class MetricsCollector:
         arrival or send time of any record or the first time-series sample (0 with no data)."""
         if self.run_start_ns_override is not None:
             return self.run_start_ns_override
-        starts = [t for r in self._records for t in (r.scheduled_ns, r.arrival_ns, r.send_ns) if t]
+        c = self.columns()
+        starts = [int(t[t > 0].min()) for t in (c.scheduled_ns, c.arrival_ns, c.send_ns) if bool((t > 0).any())]
         if self._sampler.samples:
             starts.append(min(s.t_ns for s in self._sampler.samples))
         return min(starts) if starts else 0
@@ -108,13 +141,14 @@ class MetricsCollector:
         ``{mean,median,std,p90,p95,p99,min,max}_{server_latency,total_latency,queue_time,ttft,itl,tpot,
         schedule_lag}`` (ms).
         """
-        out = summarize(self._records)
+        out = summarize(self.columns())
         out["scrape_errors"] = len(self._sampler.failures)
         return out
 
     def goodput(self, slos_ms: Mapping[str, float]) -> dict[str, Any]:
         """bench_serving's goodput block for this run (:func:`.definitions.slo_attainment`)."""
-        return d.slo_attainment(self._records, slos_ms, d.duration_s(self._records))
+        c = self.columns()
+        return d.slo_attainment(c, slos_ms, d.duration_s(c))
 
     def bench_serving_summary(
         self, extra: Mapping[str, Any] | None = None, slos_ms: Mapping[str, float] | None = None
@@ -127,13 +161,14 @@ class MetricsCollector:
             slos_ms: SLOs (``ttft``, ``tpot``, ``e2el`` in ms) to add bench_serving's goodput keys.
         """
         goodput = self.goodput(slos_ms) if slos_ms else None
-        return bench_serving_view(summarize(self._records), extra, goodput)
+        return bench_serving_view(summarize(self.columns()), extra, goodput)
 
     # ----------------------------------------------------------------------- tables and files
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per request (columns :data:`.summary.REQUEST_COLUMNS`): ``*_s`` timestamps in
-        seconds from :attr:`run_start_ns`, ``*_ms`` per-request metrics, token counts, ids, errors."""
-        return pd.DataFrame(request_rows(self._records, self.run_start_ns), columns=list(REQUEST_COLUMNS))
+        """One row per request (columns :data:`.table.REQUEST_COLUMNS`): ``*_s`` timestamps in seconds
+        from :attr:`run_start_ns`, ``*_ms`` per-request metrics, token counts, ids, errors. The ids and
+        error texts are read back from the JSONL file."""
+        return request_table(self.columns(), self._log, self.run_start_ns)
 
     def export_metrics(self, format: str, path: str | Path) -> Path:
         """Write the run to ``path`` and return it.
@@ -191,6 +226,8 @@ class MetricsCollector:
         """Long format (:data:`TIMESERIES_COLUMNS`): ``t_s`` seconds from :attr:`run_start_ns` (same clock
         as the records), ``target``, ``metric``, ``labels`` (``k=v,…``), ``value``. Each failed sample
         is a row with metric ``scrape_error``, value 1 and ``labels`` ``error=<message>``."""
+        import pandas as pd  # only the tables need pandas; the summary path does not load it
+
         t0 = self.run_start_ns
         rows = [(s.t_ns, s.target, s.metric, s.labels, s.value) for s in self._sampler.samples]
         rows += [(f.t_ns, f.target, SCRAPE_ERROR_METRIC, f"error={f.error}", 1.0) for f in self._sampler.failures]

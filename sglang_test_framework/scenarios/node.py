@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..analysis.html_pages import write_run_report
 from ..analysis.plots import plot_node_results
 from ..analysis.report import format_node_report
 from ..config.node_config import NodeConfig
@@ -20,6 +21,7 @@ from ..metrics.prometheus import ScrapeTarget
 from ..results import RunResults
 from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
+from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
 from .run_dir import RunStatus
 from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
 from .signals import run_with_signals
@@ -83,6 +85,7 @@ class NodeTest:
         run = ScenarioRun.start("node", cfg.output_dir, cfg.model_dump(mode="json"))
         context: dict[str, Any] = {"name": cfg.name or f"node-{cfg.backend}", "backend": cfg.backend}
         try:
+            prepare_server_coverage(cfg, cfg.output_dir)
             async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
                 server = await manager.start_server(cfg.to_server_config())
                 context = _context(cfg, server)
@@ -103,15 +106,24 @@ class NodeTest:
                 )
                 await execute_workload(cfg, requests, target, run, options, watch=manager.unexpected_exits)
         except asyncio.CancelledError:
-            self.partial_results = self._finish(run, context, "interrupted")
+            covered = await report_server_coverage(cfg, cfg.output_dir)
+            self.partial_results = self._finish(run, context, "interrupted", server_coverage=covered)
             raise
         except Exception as exc:
-            self.partial_results = self._finish(run, context, "failed", error=f"{type(exc).__name__}: {exc}")
+            covered = await report_server_coverage(cfg, cfg.output_dir)
+            error = f"{type(exc).__name__}: {exc}"
+            self.partial_results = self._finish(run, context, "failed", error=error, server_coverage=covered)
             raise
-        return self._finish(run, context, "completed")
+        covered = await report_server_coverage(cfg, cfg.output_dir)  # the servers stopped: their data is written
+        return self._finish(run, context, "completed", server_coverage=covered)
 
     def _finish(
-        self, run: ScenarioRun, context: dict[str, Any], status: RunStatus, error: str | None = None
+        self,
+        run: ScenarioRun,
+        context: dict[str, Any],
+        status: RunStatus,
+        error: str | None = None,
+        server_coverage: ServerCoverage | None = None,
     ) -> RunResults:
         cfg = self.config
         collector = run.collector
@@ -120,14 +132,17 @@ class NodeTest:
         summary["max_server_running"] = _max_series(collector.timeseries_dataframe(), "sglang:num_running_reqs")
         summary["status"] = status
         summary["server_exits"] = [e.to_dict() for e in run.server_exits]
+        if cfg.coverage:
+            summary["server_coverage"] = server_coverage.to_dict() if server_coverage else None
         line = {**collector.bench_serving_summary(context), **summary, "context": context}
         files = run.write_results(line, status, self.output_file, error)
+        files.update(server_coverage.files() if server_coverage else {})
         return RunResults(
             name=context["name"],
             kind="node",
             summary=summary,
             requests=collector.to_dataframe(),
-            records=list(collector.records),
+            records=collector.records,
             timeseries=collector.timeseries_dataframe(),
             config=cfg.model_dump(mode="json"),
             context=context,
@@ -136,16 +151,23 @@ class NodeTest:
         )
 
     def analyze_results(self, results: RunResults, print_report: bool = True) -> str:
-        """Print the Node Test Results report and write PNG plots next to the results."""
+        """Print the Node Test Results report, write the PNG plots (unless ``write_plots`` is off) and
+        ``report.html`` (report, plots, config and warnings in one file) next to the results."""
         report = format_node_report(results.summary, results.context)
         if print_report:
             print(report)
+        pngs: list[Path] = []
         if results.output_dir is not None and self.config.write_plots:
-            pngs = plot_node_results(results.requests, results.timeseries, results.output_dir / "plots")
+            pngs = plot_node_results(results, results.output_dir / "plots")
             for i, path in enumerate(pngs):
                 results.files[f"plot_{i}"] = path
             if print_report and pngs:
                 print(f"Plots: {', '.join(str(p) for p in pngs)}")
+        html = write_run_report(results, pngs)
+        if html is not None:
+            results.files["report"] = html
+            if print_report:
+                print(f"Report: {html}")
         if print_report and results.files:
             print(f"Results: {results.output_dir}")
         return report

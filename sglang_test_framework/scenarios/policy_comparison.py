@@ -81,7 +81,9 @@ async def _run_arms(
 def compare_policies(
     test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str], output_dir: Path | None = None
 ) -> PolicyComparison:
-    """Blocking: run every policy arm, write ``comparison.csv`` / ``comparison.txt`` and plots."""
+    """Blocking: run every policy arm, write ``comparison.csv`` / ``comparison.txt``, plots and
+    ``report.html``."""
+    from ..analysis.html_pages import REPORT_FILE, policy_comparison_html, write_report
     from ..analysis.routing_plots import plot_policy_comparison
 
     if not policies:
@@ -94,7 +96,9 @@ def compare_policies(
     comp.files["csv"] = base_dir / "comparison.csv"
     table.to_csv(comp.files["csv"])
     comp.files["text"] = write_text_atomic(base_dir / "comparison.txt", comp.to_text() + "\n")
-    if config.write_plots:
-        for path in plot_policy_comparison(results, base_dir / "plots"):
-            comp.files[f"plot_{path.stem}"] = path
+    plots = plot_policy_comparison(results, base_dir / "plots") if config.write_plots else []
+    for path in plots:
+        comp.files[f"plot_{path.stem}"] = path
+    page = policy_comparison_html(table, results, plots, config.model_dump(mode="json"))
+    comp.files["report"] = write_report(base_dir / REPORT_FILE, page)
     return comp

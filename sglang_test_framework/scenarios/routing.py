@@ -24,6 +24,7 @@ from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
 from ..strategies.routing.factory import RoutingFactory
 from ..strategies.routing.proxy import RoutingProxy
+from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
 from .run_dir import RunStatus
 from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
 from .signals import run_with_signals
@@ -70,20 +71,28 @@ class RoutingTest:
         run = ScenarioRun.start("routing", cfg.output_dir, cfg.model_dump(mode="json"))
         context: dict[str, Any] = {"name": cfg.name or cfg.routing_policy, "workers": {}, "num_workers": 0}
         try:
+            prepare_server_coverage(cfg, cfg.output_dir)
             async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
                 workers = await manager.start_servers(cfg.worker_server_configs())
                 async with self._router(manager, workers) as router:
                     context = await self._drive(manager, workers, router, reqs, run)
         except asyncio.CancelledError:
-            self.partial_results = self._finish(run, context, "interrupted")
+            covered = await report_server_coverage(cfg, cfg.output_dir)
+            self.partial_results = self._finish(run, context, "interrupted", server_coverage=covered)
             raise
         except Exception as exc:
-            self.partial_results = self._finish(run, context, "failed", error=f"{type(exc).__name__}: {exc}")
+            covered = await report_server_coverage(cfg, cfg.output_dir)
+            error = f"{type(exc).__name__}: {exc}"
+            self.partial_results = self._finish(run, context, "failed", error=error, server_coverage=covered)
             raise
-        return self._finish(run, context, "completed")
+        covered = await report_server_coverage(cfg, cfg.output_dir)  # the workers stopped: their data is written
+        return self._finish(run, context, "completed", server_coverage=covered)
 
     def visualize_results(self, results: RunResults) -> list[Path]:
-        """Per-worker distribution bars, latency CDF, per-worker queue depth over time (PNG files)."""
+        """Per-worker distribution bars, latency CDF, per-worker queue depth over time (PNG files, whose
+        paths are returned), and ``report.html`` with the summary, plots, config and warnings
+        (``results.files["report"]``)."""
+        from ..analysis.html_pages import write_run_report
         from ..analysis.routing_plots import plot_routing_results
 
         if results.output_dir is None:
@@ -91,6 +100,9 @@ class RoutingTest:
         paths = plot_routing_results(results, results.output_dir / "plots")
         for path in paths:
             results.files[f"plot_{path.stem}"] = path
+        html = write_run_report(results, paths)
+        if html is not None:
+            results.files["report"] = html
         return paths
 
     @classmethod
@@ -246,13 +258,20 @@ class RoutingTest:
         return ctx
 
     def _finish(
-        self, run: ScenarioRun, context: dict[str, Any], status: RunStatus, error: str | None = None
+        self,
+        run: ScenarioRun,
+        context: dict[str, Any],
+        status: RunStatus,
+        error: str | None = None,
+        server_coverage: ServerCoverage | None = None,
     ) -> RunResults:
         cfg = self.config
         collector = run.collector
         summary = collector.get_metrics()
         summary["status"] = status
         summary["server_exits"] = [e.to_dict() for e in run.server_exits]
+        if cfg.coverage:
+            summary["server_coverage"] = server_coverage.to_dict() if server_coverage else None
         df = collector.to_dataframe()
         table = per_worker_table(df, list(context["workers"]), context.get("server_requests_served", {}))
         summary["load_imbalance"] = load_imbalance(table)
@@ -268,12 +287,13 @@ class RoutingTest:
         config_dump = cfg.model_dump(mode="json")
         files = run.write_results(line, status, self.output_file, error)
         files["per_worker"] = write_text_atomic(cfg.output_dir / "per_worker.csv", table.to_csv(index=False))
+        files.update(server_coverage.files() if server_coverage else {})
         return RunResults(
             name=context["name"],
             kind="routing",
             summary=summary,
             requests=df,
-            records=list(collector.records),
+            records=collector.records,
             timeseries=collector.timeseries_dataframe(),
             config=config_dump,
             context=context,

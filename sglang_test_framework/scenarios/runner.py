@@ -236,7 +236,14 @@ async def execute_workload(
         try:
             if on_start is not None:
                 await on_start()
-            await dispatch(requests, send, max_concurrency=config.max_concurrency, on_record=on_record, stats=stats)
+            await dispatch(
+                requests,
+                send,
+                max_concurrency=config.max_concurrency,
+                on_record=on_record,
+                stats=stats,
+                keep_records=False,  # the collector streams them to disk and keeps only columns
+            )
         finally:
             reporter.close()
             if watcher is not None:

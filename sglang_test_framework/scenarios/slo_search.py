@@ -12,7 +12,6 @@ from typing import Any
 from ..config.node_config import NodeConfig
 from ..errors import ConfigError
 from ..load.request_generator import RequestGenerator
-from ..metrics.definitions import slo_attainment
 from ..metrics.prometheus import ScrapeTarget
 from ..servers.manager import ServerManager, kill_all_processes
 from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
@@ -67,7 +66,7 @@ async def _probe(
         raise
     summary = collector.get_metrics()
     run.write_results(summary, "completed")
-    att = slo_attainment(collector.records, slos_ms, float(summary.get("duration_s") or 0.0))
+    att = collector.goodput(slos_ms)
     probe = RateProbe(
         rate,
         float(att["slo_attainment"]),

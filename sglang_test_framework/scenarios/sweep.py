@@ -134,7 +134,7 @@ def _finished_summary(path: Path, expected: dict[str, Any]) -> dict[str, Any] | 
 
 
 def run_sweep(config: SweepConfig, plots: bool = True, resume: bool = False) -> SweepResult:
-    """Run every point not yet finished, then write ``sweep.csv``, ``sweep.txt`` and plots.
+    """Run every point not yet finished, then write ``sweep.csv``, ``sweep.txt``, plots and ``report.html``.
 
     Every point's config is built (and validated) before anything runs. A point is finished when
     ``points/<name>.json`` holds its summary *and* its exact effective config; a point whose config
@@ -177,9 +177,31 @@ def run_sweep(config: SweepConfig, plots: bool = True, resume: bool = False) -> 
     result = SweepResult(table, ran, skipped, failed)
     result.files["csv"] = write_text_atomic(config.output_dir / "sweep.csv", table.to_csv(index=False))
     result.files["text"] = write_text_atomic(config.output_dir / "sweep.txt", result.to_text() + "\n")
-    if plots and not table.empty:
+    _write_plots_and_report(config, result, {point.name: cfg.output_dir for point, cfg in planned}, plots)
+    return result
+
+
+def _write_plots_and_report(config: SweepConfig, result: SweepResult, run_dirs: dict[str, Path], plots: bool) -> None:
+    """The sweep's plots (when ``plots``) and ``report.html``, titled with the settings the points share
+    (read from each point's ``runs/<point>/summary.json``)."""
+    from ..analysis.compare import load_result_file
+    from ..analysis.html_pages import REPORT_FILE, sweep_report_html, write_report
+    from ..analysis.report import common_settings_line
+    from ..errors import FrameworkError
+
+    summaries: dict[str, dict[str, Any]] = {}
+    for name, run_dir in run_dirs.items():
+        try:
+            summaries[name] = load_result_file(run_dir / "summary.json")
+        except FrameworkError:
+            continue  # a point that never wrote its summary: the table and warnings say why
+    settings = common_settings_line([s.get("context") or {} for s in summaries.values()])
+    pngs: list[Path] = []
+    if plots and not result.table.empty:
         from ..analysis.sweep_plots import plot_sweep
 
-        for path in plot_sweep(table, list(config.grid), config.output_dir / "plots"):
+        pngs = plot_sweep(result.table, list(config.grid), config.output_dir / "plots", settings)
+        for path in pngs:
             result.files[f"plot_{path.stem}"] = path
-    return result
+    page = sweep_report_html(result.table, summaries, result.failed, pngs, config.model_dump(mode="json"))
+    result.files["report"] = write_report(config.output_dir / REPORT_FILE, page)

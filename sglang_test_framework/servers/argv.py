@@ -5,11 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ..config.router_config import RouterConfig
-from ..config.server_config import ServerConfig
+from ..config.server_config import ServerConfig, ServerSettings
 
-__all__ = ["SIM_API_KEY_ENV", "router_argv", "server_argv", "server_env"]
+__all__ = [
+    "COVERAGE_RCFILE_NAME",
+    "DEFAULT_COVERAGE_INCLUDE",
+    "SIM_API_KEY_ENV",
+    "coverage_include",
+    "coverage_rc",
+    "coverage_rcfile",
+    "router_argv",
+    "server_argv",
+    "server_env",
+]
 
 SIM_API_KEY_ENV = "SGLANG_SIM_API_KEY"
 """Environment variable the simulator reads its API key from."""
@@ -37,16 +48,64 @@ _BOOL_FLAGS: tuple[tuple[str, str], ...] = (
 )
 
 
+COVERAGE_RCFILE_NAME = ".coveragerc"
+"""The coverage.py rc file every covered server of a run reads, inside the coverage directory."""
+
+DEFAULT_COVERAGE_INCLUDE: dict[str, tuple[str, ...]] = {
+    "sim": ("*/sglang_test_framework/sim/*",),
+    "sglang": ("*/sglang/*",),
+}
+"""What coverage measures when ``coverage_include`` is empty: the launched server's own package."""
+
+
+def coverage_include(config: ServerSettings) -> list[str]:
+    """The file globs coverage measures: ``coverage_include``, else the server's package."""
+    return list(config.coverage_include) or list(DEFAULT_COVERAGE_INCLUDE.get(config.backend, ()))
+
+
+def coverage_rcfile(coverage_dir: Path) -> Path:
+    """The rc file of a coverage directory (absolute: the servers' subprocesses read it too)."""
+    return Path(os.path.abspath(coverage_dir)) / COVERAGE_RCFILE_NAME
+
+
+def _rc_value(text: str) -> str:
+    return text.replace("$", "$$")  # coverage.py expands $VAR in rc values; $$ is a literal dollar
+
+
+def coverage_rc(config: ServerSettings, coverage_dir: Path) -> str:
+    """Text of the coverage.py rc file for the servers of one run.
+
+    Each process writes its own data file into ``coverage_dir`` (``parallel``), also when stopped with
+    SIGTERM (``sigterm``); ``multiprocessing`` makes SGLang's scheduler and detokenizer subprocesses
+    measure themselves too.
+    """
+    data_file = Path(os.path.abspath(coverage_dir)) / ".coverage"
+    include = "".join(f"\n    {_rc_value(pattern)}" for pattern in coverage_include(config))
+    return (
+        "# Written by sglang_test_framework: how the servers of this run measure their coverage.\n"
+        "[run]\n"
+        f"data_file = {_rc_value(str(data_file))}\n"
+        "parallel = True\n"
+        "sigterm = True\n"
+        "concurrency = multiprocessing, thread\n"
+        f"include ={include}\n"
+    )
+
+
 def server_argv(config: ServerConfig, port: int, python: str = sys.executable) -> list[str]:
     """argv for one server: ``python -m sglang.launch_server …`` or the simulator with the same flags.
 
-    Always passes ``--model-path --host --port --tp-size``; other flags only when set.
+    Always passes ``--model-path --host --port --tp-size``; other flags only when set. With
+    ``coverage`` the module runs under ``python -m coverage run --rcfile=<coverage_dir>/.coveragerc``
+    (the rc file from :func:`coverage_rc` must exist before the server starts).
     """
     module = "sglang.launch_server" if config.backend == "sglang" else "sglang_test_framework.sim"
+    launcher = [python, "-m", module]
+    if config.coverage:
+        rcfile = coverage_rcfile(config.coverage_dir or Path("coverage"))
+        launcher = [python, "-m", "coverage", "run", f"--rcfile={rcfile}", "-m", module]
     argv = [
-        python,
-        "-m",
-        module,
+        *launcher,
         "--model-path",
         config.model_path,
         "--host",

@@ -21,7 +21,7 @@ from ..config.router_config import RouterConfig
 from ..config.server_config import ServerConfig
 from ..errors import ServerLaunchError
 from ..http_api import auth_headers
-from .argv import server_argv, server_env
+from .argv import coverage_rc, coverage_rcfile, server_argv, server_env
 from .process import ManagedProcess
 from .readiness import port_is_free, probe_ok, wait_until_ready
 from .router import start_router
@@ -108,6 +108,10 @@ class ServerManager:
             port = self._resolve_port(config)
             if config.server_id is None:
                 config = config.model_copy(update={"server_id": server_id})
+            if config.coverage and not coverage_rcfile(config.coverage_dir or Path("coverage")).is_file():
+                coverage_dir = config.coverage_dir or Path("coverage")
+                coverage_dir.mkdir(parents=True, exist_ok=True)
+                coverage_rcfile(coverage_dir).write_text(coverage_rc(config, coverage_dir))
             process = ManagedProcess(
                 server_id, server_argv(config, port), self.log_dir / f"{server_id}.log", server_env(config)
             )

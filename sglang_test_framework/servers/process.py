@@ -54,6 +54,7 @@ class ManagedProcess:
         self.env = dict(env) if env is not None else None
         self._popen: subprocess.Popen[bytes] | None = None
         self._log_fh: IO[bytes] | None = None
+        self._sigterm_sent = False
 
     def start(self) -> None:
         """Spawn the process (argv list, never a shell)."""
@@ -98,7 +99,10 @@ class ManagedProcess:
         if popen is None:
             return None
         if popen.poll() is None:
-            self._signal_group(signal.SIGTERM)
+            # One SIGTERM only: a second one can land after the child restored SIG_DFL on its way out and
+            # kill it mid-exit (losing e.g. coverage data; uvicorn turns a second SIGTERM into a force exit).
+            if not self._sigterm_sent:
+                self._signal_group(signal.SIGTERM)
             try:
                 popen.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -115,6 +119,7 @@ class ManagedProcess:
     def terminate(self) -> None:
         """Send SIGTERM to the process group without waiting (pair with :meth:`stop`)."""
         if self.is_running():
+            self._sigterm_sent = True
             self._signal_group(signal.SIGTERM)
 
     def kill(self) -> None:

@@ -60,7 +60,7 @@ def _config(tmp_path: Path, marker: str, **kw: object) -> NodeConfig:
         write_plots=False,
     )
     values.update(kw)
-    return NodeConfig(**values)  # type: ignore[arg-type]
+    return NodeConfig(**values)
 
 
 def test_no_process_left_after_a_normal_run(tmp_path: Path) -> None:

@@ -49,6 +49,9 @@ SETTINGS: dict[str, Any] = {
     "sim_profile": "h100",
     "sim_ground_truth_log": Path("truth.jsonl"),
     "sim_args": ["--sim-jitter-cv", "0"],
+    "coverage": True,
+    "coverage_include": ["*/sglang/srt/*"],
+    "coverage_dir": Path("cov"),
 }
 
 

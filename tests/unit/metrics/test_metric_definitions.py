@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from sglang_test_framework.metrics import definitions as d
@@ -105,8 +107,8 @@ def test_token_times_follow_the_itl_rule() -> None:
 
 # ----------------------------------------------------------------------------- run level
 def test_completed_failed_and_success_rate() -> None:
-    assert [r.request_id for r in d.completed(ALL)] == ["r1", "r2", "r4"]
-    assert [r.request_id for r in d.failed(ALL)] == ["r3"]
+    assert d.completed(ALL) == 3 and d.failed(ALL) == 1
+    assert d.completed([]) == 0 and d.failed([]) == 0
     assert d.success_rate(ALL) == 0.75 and d.success_rate([]) == 0.0
 
 
@@ -196,3 +198,24 @@ def test_slo_attainment_block_and_unknown_keys() -> None:
     assert block["goodput_slos_ms"] == {"ttft": 50, "e2el": 150}
     with pytest.raises(ValueError, match="latency"):
         d.slo_attainment(ALL, {"latency": 1.0}, 1.0)
+
+
+# ----------------------------------------------------------------------------- over columns
+def test_itl_stats_use_completed_requests_only() -> None:
+    itl = d.itl_stats(ALL)  # R1: four 10 ms gaps, R2: one 20 ms gap; R3 failed, R4 has one token
+    assert itl["mean"] == pytest.approx(12) and itl["median"] == pytest.approx(10)
+    assert itl["min"] == pytest.approx(10) and itl["max"] == pytest.approx(20)
+    assert d.itl_stats([R3, R4]) == dict.fromkeys(d.STAT_KEYS)
+
+
+def test_per_request_metrics_over_columns_mark_missing_values_nan() -> None:
+    cols = d.as_columns([R1, R3, never_sent()])
+    latency = d.server_latency_ms(cols)
+    assert latency[0] == pytest.approx(100) and latency[1] == pytest.approx(10) and math.isnan(latency[2])
+    assert math.isnan(d.ttft_ms(cols)[1]) and math.isnan(d.tpot_ms(cols)[2])
+
+
+def test_a_span_that_ends_before_it_starts_is_missing() -> None:
+    backwards = rec("b", 10, 20, [(30, 1)], 15)
+    assert d.server_latency_ms(backwards) is None and d.ttft_ms(backwards) == 10
+    assert d.max_in_flight([backwards]) == 0

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sglang_test_framework.metrics.collector import MetricsCollector
-from sglang_test_framework.metrics.summary import REQUEST_COLUMNS
+from sglang_test_framework.metrics.table import REQUEST_COLUMNS
 from sglang_test_framework.records import RequestRecord
 
 MS = 1_000_000

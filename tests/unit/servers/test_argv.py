@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
 
 from sglang_test_framework.config.router_config import RouterConfig
 from sglang_test_framework.config.server_config import ServerConfig
 from sglang_test_framework.redact import redact_argv
-from sglang_test_framework.servers.argv import SIM_API_KEY_ENV, router_argv, server_argv, server_env
+from sglang_test_framework.servers.argv import (
+    SIM_API_KEY_ENV,
+    coverage_include,
+    coverage_rc,
+    coverage_rcfile,
+    router_argv,
+    server_argv,
+    server_env,
+)
 
 
 def test_sglang_argv_is_exact_and_only_has_flags_the_user_set() -> None:
@@ -133,3 +145,81 @@ def test_redact_argv_hides_secret_flag_values_in_both_spellings() -> None:
         "--router-api-key",
         "***",
     ]
+
+
+def test_coverage_runs_the_sim_under_coverage_py_with_the_runs_rc_file(tmp_path: Path) -> None:
+    cfg = ServerConfig(model_path="m", backend="sim", coverage=True, coverage_dir=tmp_path / "cov", server_id="s0")
+    assert server_argv(cfg, 40000) == [
+        sys.executable,
+        "-m",
+        "coverage",
+        "run",
+        f"--rcfile={tmp_path / 'cov' / '.coveragerc'}",
+        "-m",
+        "sglang_test_framework.sim",
+        "--model-path",
+        "m",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "40000",
+        "--tp-size",
+        "1",
+        "--enable-metrics",
+        "--enable-cache-report",
+        "--sim-worker-id",
+        "s0",
+    ]
+    assert coverage_rcfile(tmp_path / "cov") == tmp_path / "cov" / ".coveragerc"
+
+
+def test_coverage_runs_real_sglang_under_coverage_py_and_leaves_the_rest_of_argv_and_env_alone(
+    tmp_path: Path,
+) -> None:
+    plain = ServerConfig(model_path="/models/llama", backend="sglang", gpu_id=2, max_running_requests=64)
+    covered = plain.model_copy(update={"coverage": True, "coverage_dir": tmp_path})
+    assert server_argv(covered, 31000) == [
+        sys.executable,
+        "-m",
+        "coverage",
+        "run",
+        f"--rcfile={tmp_path / '.coveragerc'}",
+        *server_argv(plain, 31000)[1:],
+    ]
+    assert server_argv(plain, 31000)[1:3] == ["-m", "sglang.launch_server"]
+    assert server_env(covered, base={}) == server_env(plain, base={})
+
+
+def test_coverage_rc_measures_the_servers_package_in_parallel_files_saved_on_sigterm(tmp_path: Path) -> None:
+    sim = ServerConfig(model_path="m", backend="sim", coverage=True)
+    assert coverage_rc(sim, tmp_path).splitlines()[1:] == [
+        "[run]",
+        f"data_file = {tmp_path / '.coverage'}",
+        "parallel = True",
+        "sigterm = True",
+        "concurrency = multiprocessing, thread",
+        "include =",
+        "    */sglang_test_framework/sim/*",
+    ]
+    sglang = ServerConfig(model_path="m", backend="sglang", coverage=True)
+    assert coverage_include(sglang) == ["*/sglang/*"]
+    narrowed = sglang.model_copy(update={"coverage_include": ["*/sglang/srt/mem_cache/*", "*/sglang/srt/managers/*"]})
+    assert coverage_rc(narrowed, tmp_path).endswith(
+        "include =\n    */sglang/srt/mem_cache/*\n    */sglang/srt/managers/*\n"
+    )
+
+
+def test_coverage_rc_escapes_dollars_coverage_py_would_expand() -> None:
+    cfg = ServerConfig(model_path="m", backend="sim", coverage=True, coverage_include=["*/a$HOME/*"])
+    rc = coverage_rc(cfg, Path("/runs/$USER"))
+    assert "data_file = /runs/$$USER/.coverage" in rc
+    assert "    */a$$HOME/*" in rc
+
+
+def test_coverage_settings_that_would_break_the_rc_file_or_measure_nothing_are_rejected() -> None:
+    with pytest.raises(ValidationError, match="one file glob per item"):
+        ServerConfig(model_path="m", coverage=True, coverage_include=["*/a/*,*/b/*"])
+    with pytest.raises(ValidationError, match="one file glob per item"):
+        ServerConfig(model_path="m", coverage=True, coverage_include=[" "])
+    with pytest.raises(ValidationError, match="coverage measures servers we launch"):
+        ServerConfig(model_path="m", backend="external", url="http://h:1", coverage=True)
