@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "MetricsCollector": ".metrics.collector",
     "NodeConfig": ".config.node_config",
     "NodeTest": ".scenarios.node",
+    "RepeatedRunResults": ".results",
     "Request": ".records",
     "RequestGenerator": ".load.request_generator",
     "RequestRecord": ".records",
@@ -35,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "RoutingTest": ".scenarios.routing",
     "RunResults": ".results",
     "SGLangServer": ".servers.server",
+    "SLOSearchConfig": ".config.search_config",
+    "SaturationSweepConfig": ".config.search_config",
     "ServerConfig": ".config.server_config",
     "ServerLaunchError": ".errors",
     "ServerManager": ".servers.manager",
@@ -43,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "WorkloadConfig": ".config.workload",
     "compare_results": ".analysis.compare",
     "find_max_rate": ".scenarios.slo_search",
+    "run_saturation_sweep": ".scenarios.saturation",
     "run_soak": ".scenarios.soak",
     "run_sweep": ".scenarios.sweep",
 }
@@ -55,6 +59,7 @@ __all__ = [
     "MetricsCollector",
     "NodeConfig",
     "NodeTest",
+    "RepeatedRunResults",
     "Request",
     "RequestGenerator",
     "RequestRecord",
@@ -67,6 +72,8 @@ __all__ = [
     "RoutingTest",
     "RunResults",
     "SGLangServer",
+    "SLOSearchConfig",
+    "SaturationSweepConfig",
     "ServerConfig",
     "ServerLaunchError",
     "ServerManager",
@@ -75,6 +82,7 @@ __all__ = [
     "WorkloadConfig",
     "compare_results",
     "find_max_rate",
+    "run_saturation_sweep",
     "run_soak",
     "run_sweep",
 ]
@@ -85,6 +93,7 @@ if TYPE_CHECKING:
     from .config.node_config import NodeConfig
     from .config.router_config import RouterConfig
     from .config.routing_config import RoutingConfig
+    from .config.search_config import SaturationSweepConfig, SLOSearchConfig
     from .config.server_config import ServerConfig
     from .config.sweep_config import SweepConfig
     from .config.workload import WorkloadConfig
@@ -92,9 +101,10 @@ if TYPE_CHECKING:
     from .load.request_generator import RequestGenerator
     from .metrics.collector import MetricsCollector
     from .records import Request, RequestRecord
-    from .results import RunResults
+    from .results import RepeatedRunResults, RunResults
     from .scenarios.node import NodeTest
     from .scenarios.routing import RoutingTest
+    from .scenarios.saturation import run_saturation_sweep
     from .scenarios.slo_search import find_max_rate
     from .scenarios.soak import run_soak
     from .scenarios.sweep import run_sweep

@@ -21,7 +21,6 @@ from .config.node_config import NodeConfig
 from .config.router_config import RouterConfig
 from .config.routing_config import RoutingConfig
 from .errors import ConfigError, DatasetError, FrameworkError, RunInterrupted
-from .fileio import write_json_atomic
 
 __all__ = ["main"]
 
@@ -125,6 +124,14 @@ def _run_routing(args: argparse.Namespace) -> int:
 
 
 def _print_routing(results: Any) -> None:
+    from .results import RepeatedRunResults
+
+    if isinstance(results, RepeatedRunResults):
+        from .analysis.repeats import format_repeats_report
+
+        print(format_repeats_report(results.summary, results.context))
+        print(f"Results: {results.output_dir} (one directory per repeat: rep-0 …)")
+        return
     print(results.per_worker.to_string(index=False) if results.per_worker is not None else "")
     for key in ("request_throughput", "cache_hit_rate", "load_imbalance", "p99_server_latency", "failed"):
         print(f"{key}: {results.summary.get(key)}")
@@ -149,10 +156,11 @@ def _exit_code(summary: dict[str, Any], expected_failures: bool) -> int:
     problems: list[str] = []
     for exit_ in summary.get("server_exits") or []:
         problems.append(f"{exit_['name']} exited during the run with code {exit_['exit_code']}")
-    failed = int(summary.get("failed") or 0)
+    counts = summary.get("run_totals") or summary  # the whole run, also outside a measurement window
+    failed = int(counts.get("failed") or 0)
     if failed and not expected_failures:
-        problems.append(f"{failed} of {summary.get('total_requests')} requests failed {summary.get('errors_by_type')}")
-    if not summary.get("completed"):
+        problems.append(f"{failed} of {counts.get('total_requests')} requests failed {counts.get('errors_by_type')}")
+    if not counts.get("completed"):
         problems.append("no request completed")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -217,7 +225,9 @@ def _sweep_parser(sub: Any) -> None:
         help="config field or raw server flag (--page-size=1,64) and its values",
     )
     p.add_argument("--request-rates", nargs="+", type=float, help="shorthand for --grid request_rate=...")
-    p.add_argument("--repeats", type=int, default=1, help="runs per point (for confidence intervals)")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="runs per point; the table shows their mean ± 95%% CI (default: 1)"
+    )
     p.add_argument(
         "--sweep-dir",
         type=Path,
@@ -229,7 +239,7 @@ def _sweep_parser(sub: Any) -> None:
         action="store_true",
         help="resume the sweep in --sweep-dir, refusing (and naming the fields) if its settings differ",
     )
-    add_model_arguments(p, NodeConfig, "base node config", NODE_ALIASES, skip={"output_dir"})
+    add_model_arguments(p, NodeConfig, "base node config", NODE_ALIASES, skip={"output_dir", "repeats"})
     p.set_defaults(handler=_run_sweep)
 
 
@@ -255,10 +265,16 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 
 def _compare_parser(sub: Any) -> None:
-    p = sub.add_parser("compare", help="compare result files side by side (ratios, CI, plots)")
-    p.add_argument("files", nargs="+", type=Path, help="summary JSON files (ours or bench_serving's JSONL)")
-    p.add_argument("--labels", nargs="+", help="one label per file (same label = repeated runs)")
-    p.add_argument("--baseline", type=int, default=0, help="index of the baseline file for ratios")
+    p = sub.add_parser("compare", help="compare result files side by side (speedups with significance, CI, plots)")
+    p.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        help="summary JSON files (ours or bench_serving's JSONL) or run directories; a run made with --repeats "
+        "counts as its repeated runs",
+    )
+    p.add_argument("--labels", nargs="+", help="one label per file or directory (same label = repeated runs)")
+    p.add_argument("--baseline", type=int, default=0, help="index of the baseline file or directory")
     p.add_argument("--output-dir", type=Path, default=Path("results/comparison"))
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(handler=_run_compare)
@@ -268,7 +284,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare_results
     from .analysis.html_pages import REPORT_FILE, comparison_report_html, write_report
 
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [str(f) for f in args.files if not f.exists()]
     if missing:
         raise ConfigError(f"files: not found: {', '.join(missing)}")
     result = compare_results(args.files, labels=args.labels, baseline=args.baseline)
@@ -284,10 +300,9 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 def _soak_parser(sub: Any) -> None:
-    p = sub.add_parser("soak", help="run for a duration with server memory sampled; flags a leak trend")
+    p = sub.add_parser("soak", help="run for --duration-s with server memory sampled; flags a leak trend")
     _add_common(p)
-    p.add_argument("--duration-s", type=float, required=True, help="how long to send requests")
-    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES)
+    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES, skip={"repeats", "repeat_seed"})
     p.set_defaults(handler=_run_soak)
 
 
@@ -295,9 +310,11 @@ def _run_soak(args: argparse.Namespace) -> int:
     from .scenarios.soak import run_soak
 
     config = build_config(NodeConfig, args, _sim_defaults(args))
+    if config.duration_s is None:
+        raise ConfigError("--duration-s: a soak run needs a duration, e.g. --duration-s 600 --request-rate 5")
     if args.quiet:
         config.progress = False
-    soak = run_soak(config, args.duration_s)
+    soak = run_soak(config)
     from .scenarios.node import NodeTest
 
     NodeTest(config).analyze_results(soak.results)
@@ -306,7 +323,9 @@ def _run_soak(args: argparse.Namespace) -> int:
 
 
 def _slo_parser(sub: Any) -> None:
-    p = sub.add_parser("slo-search", help="find the highest request rate that meets SLOs")
+    from .config.search_config import SLOSearchConfig
+
+    p = sub.add_parser("slo-search", help="find the highest request rate that meets SLOs at steady state")
     _add_common(p)
     p.add_argument(
         "--goodput",
@@ -315,16 +334,24 @@ def _slo_parser(sub: Any) -> None:
         metavar="KEY:MS",
         help="SLOs like bench_serving: ttft:500 tpot:50 e2el:3000",
     )
-    p.add_argument("--target-attainment", type=float, default=0.9)
-    p.add_argument("--start-rate", type=float, default=1.0)
-    p.add_argument("--max-rate", type=float, default=1024.0)
-    p.add_argument("--bisect-steps", type=int, default=4)
-    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES)
+    p.add_argument(
+        "--search-dir",
+        type=Path,
+        default=Path("results/slo_search"),
+        help="the search's own directory (an earlier run there is moved aside); one directory per probe in it",
+    )
+    add_model_arguments(p, SLOSearchConfig, "search (each probe: ≥ min-duration-s and ≥ min-requests)", skip=_SERIES)
+    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES, skip={"repeats", "repeat_seed", "output_dir"})
     p.set_defaults(handler=_run_slo)
 
 
+_SERIES = {"slos_ms", "output_dir"}
+"""Search/sweep fields that are not flags of their own (``--goodput``, ``--search-dir``/``--sweep-dir``)."""
+
+
 def _run_slo(args: argparse.Namespace) -> int:
-    from .scenarios.slo_search import find_max_rate
+    from .config.search_config import SLOSearchConfig
+    from .scenarios.slo_search import RESULT_FILE, find_max_rate
 
     slos: dict[str, float] = {}
     for item in args.goodput:
@@ -336,18 +363,43 @@ def _run_slo(args: argparse.Namespace) -> int:
     config = build_config(NodeConfig, args, _sim_defaults(args))
     if args.quiet:
         config.progress = False
-    try:
-        result = find_max_rate(config, slos, args.target_attainment, args.start_rate, args.max_rate, args.bisect_steps)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    for p in result.probes:
-        print(
-            f"rate {p.request_rate:8.2f} req/s: attainment {p.attainment:6.1%}  "
-            f"goodput {p.request_goodput:7.2f} req/s  {'PASS' if p.passed else 'FAIL'}"
-        )
-    print(f"max rate meeting {slos} at ≥{args.target_attainment:.0%}: {result.best_rate:.2f} req/s")
-    write_json_atomic(config.output_dir / "slo_search.json", result.to_dict(), one_line=True)
+    values = collect_model_values(args, SLOSearchConfig)
+    search = SLOSearchConfig.build("slo-search flags", slos_ms=slos, output_dir=args.search_dir, **values)
+    result = find_max_rate(config, slos, search=search)
+    print(result.to_text())
+    print(f"Search: {search.output_dir} ({RESULT_FILE}; one run directory per probe under probes/)")
     return 0
+
+
+def _saturate_parser(sub: Any) -> None:
+    from .config.search_config import SaturationSweepConfig
+
+    p = sub.add_parser("saturate", help="sweep from a low rate up to saturation; the throughput-latency knee")
+    _add_common(p)
+    p.add_argument(
+        "--sweep-dir",
+        type=Path,
+        default=Path("results/saturation"),
+        help="the sweep's own directory (an earlier run there is moved aside); one directory per probe in it",
+    )
+    add_model_arguments(p, SaturationSweepConfig, "saturation sweep", skip=_SERIES)
+    add_model_arguments(p, NodeConfig, "node config", NODE_ALIASES, skip={"repeats", "repeat_seed", "output_dir"})
+    p.set_defaults(handler=_run_saturate)
+
+
+def _run_saturate(args: argparse.Namespace) -> int:
+    from .config.search_config import SaturationSweepConfig
+    from .scenarios.saturation import run_saturation_sweep
+
+    config = build_config(NodeConfig, args, _sim_defaults(args))
+    if args.quiet:
+        config.progress = False
+    values = collect_model_values(args, SaturationSweepConfig)
+    sweep = SaturationSweepConfig.build("saturate flags", output_dir=args.sweep_dir, **values)
+    result = run_saturation_sweep(config, sweep)
+    print(result.to_text())
+    print(f"Sweep: {', '.join(str(p) for p in result.files.values())}")
+    return 0 if result.knee_index is not None else 1
 
 
 COMMANDS: list[Callable[[Any], None]] = [
@@ -357,6 +409,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     _compare_parser,
     _soak_parser,
     _slo_parser,
+    _saturate_parser,
 ]
 
 

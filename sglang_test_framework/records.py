@@ -53,7 +53,9 @@ class RequestRecord:
         first_token_ns: when the bytes of the first chunk carrying output tokens were read.
         finish_ns: when the last byte of the response (``[DONE]`` or body end) was read.
     ``chunk_ns[i]`` is when chunk i (with new tokens) was read and ``chunk_tokens[i]`` how many new
-    output tokens it carried; ``chunk_ns[0] == first_token_ns``.
+    output tokens it carried; ``chunk_ns[0] == first_token_ns``. ``coalesced_chunks`` counts the
+    chunks (with new tokens) that arrived in one socket read together with another such chunk: they
+    share one read time, so the gaps between them are 0.
     """
 
     request_id: str
@@ -68,6 +70,7 @@ class RequestRecord:
     finish_ns: int | None = None
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
+    coalesced_chunks: int = 0
     output_tokens: int = 0
     cached_tokens: int | None = None
     finish_reason: str | None = None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import pandas as pd
 
 from .records import RequestRecord
 
-__all__ = ["RunResults"]
+__all__ = ["ChainedRecords", "RepeatedRunResults", "RunResults"]
 
 
 @dataclass
@@ -75,3 +77,49 @@ class RunResults:
     def keys(self) -> Iterator[str]:
         """Mapping-style keys."""
         return iter(self._mapping())
+
+
+class ChainedRecords(Sequence[RequestRecord]):
+    """Several runs' record sequences read as one, in order (each part stays lazy)."""
+
+    def __init__(self, parts: Sequence[Sequence[RequestRecord]]) -> None:
+        self._parts = list(parts)
+        self._ends = list(itertools.accumulate(len(p) for p in self._parts))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> RequestRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RequestRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> RequestRecord | list[RequestRecord]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("record index out of range")
+        part = bisect.bisect_right(self._ends, index)
+        start = self._ends[part - 1] if part else 0
+        return self._parts[part][index - start]
+
+    def __iter__(self) -> Iterator[RequestRecord]:
+        for part in self._parts:
+            yield from part
+
+
+@dataclass
+class RepeatedRunResults(RunResults):
+    """Results of a run made ``repeats`` times (``NodeConfig(repeats=N)`` / ``RoutingConfig(repeats=N)``).
+
+    ``summary`` is the combined summary (``analysis.repeats.combine_summaries``: counts totalled, other
+    numbers averaged, ``repeat_stats`` with the mean and 95% CI of each key metric); ``requests``,
+    ``timeseries`` and ``per_worker`` are the repeats' tables one after another with a ``repeat``
+    column; ``records`` reads every repeat's records in order; ``repeats`` holds each repeat's own
+    results (its directory is ``output_dir / "rep-<k>"``).
+    """
+
+    repeats: list[RunResults] = field(default_factory=list)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..fileio import write_text_atomic
-from ..results import RunResults
+from ..results import RepeatedRunResults, RunResults
 from .compare import ComparisonResult
 from .html_report import (
     HTMLPage,
@@ -26,6 +26,7 @@ from .html_report import (
     rows_table,
     warnings_block,
 )
+from .repeats import repeat_rows, repeats_note, repeats_table
 from .report import ReportLine, ReportSection, common_settings, format_cell, node_report_sections, run_settings
 from .run_warnings import RunWarning, run_warnings
 
@@ -33,14 +34,17 @@ __all__ = [
     "REPORT_FILE",
     "comparison_report_html",
     "policy_comparison_html",
+    "repeats_report_html",
     "run_report_html",
+    "saturation_report_html",
     "sweep_report_html",
+    "write_repeats_report",
     "write_report",
     "write_run_report",
 ]
 
 REPORT_FILE = "report.html"
-WARNINGS_NOTE = "Checks for over-saturation and client-bound runs will be added to this section."
+WARNINGS_NOTE = "A check for client-bound runs (the dispatcher falling behind its schedule) will be added here."
 
 
 def write_report(path: Path, page_html: str) -> Path:
@@ -86,6 +90,10 @@ def _routing_section(results: RunResults) -> ReportSection:
     ]
     if s.get("router_decision_us_mean") is not None:
         lines.append(ReportLine((("Mean Routing Decision", f"{format_cell(s['router_decision_us_mean'])} us"),)))
+    resets = c.get("server_counter_resets") or []
+    if resets:
+        note = "server_requests_served adds up each process lifetime (a lower bound where a counter went down)"
+        lines.append(ReportLine((("Request Counter Restarted", f"{', '.join(map(str, resets))}: {note}"),)))
     return ReportSection("Routing", tuple(lines))
 
 
@@ -107,7 +115,7 @@ def run_report_html(results: RunResults, plots: Sequence[Path]) -> str:
         status=results.summary.get("status"),
     )
     page.add("warnings", "Warnings", warnings_block(run_warnings(results.summary, results.context), WARNINGS_NOTE))
-    sections = node_report_sections(results.summary)
+    sections = node_report_sections(results.summary, results.context)
     if routing:
         sections.append(_routing_section(results))
     page.add("summary", "Summary", report_tables(sections))
@@ -124,6 +132,43 @@ def write_run_report(results: RunResults, plots: Sequence[Path]) -> Path | None:
     if results.output_dir is None:
         return None
     return write_report(results.output_dir / REPORT_FILE, run_report_html(results, plots))
+
+
+def repeats_report_html(results: RepeatedRunResults) -> str:
+    """The page of a repeated node or routing run: mean and 95% CI of each key metric over the repeats,
+    each repeat's warnings and key numbers, and where each repeat's own page (with its plots) is."""
+    base = results.output_dir
+    page = HTMLPage(
+        f"{'Routing' if results.kind == 'routing' else 'Node'} test: {results.name}, {len(results.repeats)} repeats",
+        run_settings(results.context) + _run_times(base),
+        status=results.summary.get("status"),
+    )
+    warnings = [
+        w
+        for rep in results.repeats
+        for w in _prefixed(rep.output_dir.name if rep.output_dir else rep.name, run_warnings(rep.summary, rep.context))
+    ]
+    page.add("warnings", "Warnings", warnings_block(warnings, WARNINGS_NOTE))
+    columns, rows = repeat_rows(results.summary)
+    note = f'<p class="muted">{escape(repeats_note(results.summary, results.context))}</p>'
+    page.add("summary", "Summary over the repeats", note + rows_table(columns, rows))
+    page.add("runs", "Repeats", frame_table(repeats_table([rep.summary for rep in results.repeats])))
+    pages = [
+        (rep.output_dir.name, str(rep.files["report"].relative_to(base)))
+        for rep in results.repeats
+        if base is not None and rep.output_dir is not None and "report" in rep.files
+    ]
+    page.add("plots", "Plots", key_value_table(pages, "each repeat's page holds its plots") if pages else "")
+    page.add("config", "Config", config_block(_run_config(results)))
+    page.add("files", "Files", _files_block(results))
+    return page.render()
+
+
+def write_repeats_report(results: RepeatedRunResults) -> Path | None:
+    """Write the repeated run's ``report.html`` into its directory (None when it has none)."""
+    if results.output_dir is None:
+        return None
+    return write_report(results.output_dir / REPORT_FILE, repeats_report_html(results))
 
 
 def policy_comparison_html(
@@ -180,6 +225,35 @@ def sweep_report_html(
     return page.render()
 
 
+def saturation_report_html(
+    table: pd.DataFrame,
+    headline: str,
+    notes: Sequence[str],
+    settings: Sequence[tuple[str, str]],
+    plots: Sequence[Path],
+    config: Mapping[str, Any],
+) -> str:
+    """The page of a saturation sweep (``sglang-test saturate``): the knee, the per-step table, the
+    throughput–latency figure and the sweep's config.
+
+    Args:
+        table: One row per step (``scenarios.saturation.STEP_COLUMNS``).
+        headline: The burst throughput and the knee in words.
+        notes: What the reader should know (no step saturated, every step saturated…), shown as warnings.
+        settings: The sweep's settings for the title block.
+        plots: The figure(s).
+        config: The sweep's settings and the base config.
+    """
+    page = HTMLPage("Saturation sweep: throughput vs latency", settings)
+    page.add("warnings", "Warnings", warnings_block([RunWarning("saturation_sweep", note) for note in notes]))
+    body = "".join(f"<p>{escape(line)}</p>" for line in headline.splitlines())
+    body += frame_table(table) if not table.empty else "<p>No steps ran.</p>"
+    page.add("summary", "Steps", body)
+    page.add("plots", "Plots", figures_block(plots))
+    page.add("config", "Config", config_block(config))
+    return page.render()
+
+
 def _file_warnings(result: ComparisonResult) -> list[RunWarning]:
     out: list[RunWarning] = []
     for info in result.files:
@@ -199,7 +273,12 @@ def comparison_report_html(result: ComparisonResult, plots: Sequence[Path]) -> s
     )
     page.add("warnings", "Warnings", warnings_block(_file_warnings(result), WARNINGS_NOTE))
     note = '<p class="muted">x = ratio of means vs the baseline; ± = 95% CI over repeated runs.</p>'
-    page.add("summary", "Comparison", note + rows_table(["metric", *labels], result.text_rows()))
+    summary = note + rows_table(["metric", *labels], result.text_rows())
+    others = [label for label in labels if label != result.baseline]
+    if others:
+        speedups = f'<h3>Speedup vs {escape(result.baseline)}</h3><p class="muted">{escape(result.speedup_note())}</p>'
+        summary += speedups + rows_table(["metric", *others], result.speedup_rows())
+    page.add("summary", "Comparison", summary)
     runs = [{k: info[k] for k in ("label", "file", "status", "failed")} for info in result.files]
     page.add("runs", "Runs", rows_table(["label", "file", "status", "failed"], runs))
     page.add("plots", "Plots", figures_block(plots))

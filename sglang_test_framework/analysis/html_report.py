@@ -149,10 +149,13 @@ def figures_block(paths: Sequence[Path]) -> str:
 def warnings_block(warnings: Sequence[RunWarning], note: str = "") -> str:
     """The warnings, most severe kinds in red; a green line when there are none."""
     if not warnings:
-        return '<p class="ok">No warnings: every run completed, no server exited and every request succeeded.</p>'
+        return (
+            '<p class="ok">No warnings: every run completed, no server exited, every request succeeded and no run '
+            "was over-saturated.</p>"
+        )
     parts = []
     for w in warnings:
-        severity = " severe" if w.kind in ("status", "server_exit") else ""
+        severity = " severe" if w.kind in ("status", "server_exit", "saturation") else ""
         detail = f"<pre>{escape(w.detail)}</pre>" if w.detail else ""
         parts.append(
             f'<div class="warning{severity}" data-kind="{escape(w.kind)}"><p>{escape(w.message)}</p>{detail}</div>'

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .run_warnings import run_warnings
+
 __all__ = [
     "ReportLine",
     "ReportSection",
@@ -85,7 +87,7 @@ def _line(label: str, value: str) -> ReportLine:
 def run_settings(context: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The run's settings as ``(label, value)`` pairs, in report order: model, backend (with the sim
     profile), max running requests, request rate, then what the context has of max concurrency, routing
-    policy, workers, prompts and dataset."""
+    policy, workers, prompts, dataset and load duration."""
     backend = str(context.get("backend"))
     if context.get("sim_profile"):
         backend += f" ({context['sim_profile']})"
@@ -103,6 +105,8 @@ def run_settings(context: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("dataset_name", "Dataset"),
     )
     pairs += [(label, str(context[key])) for key, label in optional if context.get(key)]
+    if context.get("duration_s"):
+        pairs.append(("Load Duration", f"{context['duration_s']:g} s"))
     return pairs
 
 
@@ -143,8 +147,10 @@ def _header(c: Mapping[str, Any]) -> list[str]:
 
 
 def _percentiles(s: Mapping[str, Any], label: str, metric: str) -> ReportLine:
-    values = " / ".join(_num(s.get(f"{stat}_{metric}"), digits=1) for stat in ("mean", "median", "p95", "p99"))
-    return _line(f"{label} (mean / P50 / P95 / P99)", f"{values} ms")
+    stats = [s.get(f"{stat}_{metric}") for stat in ("mean", "median", "p95", "p99")]
+    if all(_missing(v) for v in stats):  # undefined for this run (e.g. TPOT and ITL without streaming)
+        return _line(f"{label} (mean / P50 / P95 / P99)", "n/a")
+    return _line(f"{label} (mean / P50 / P95 / P99)", " / ".join(_num(v, digits=1) for v in stats) + " ms")
 
 
 def _throughput(s: Mapping[str, Any]) -> ReportSection:
@@ -161,6 +167,14 @@ def _throughput(s: Mapping[str, Any]) -> ReportSection:
     )
 
 
+def _coalesced(s: Mapping[str, Any]) -> ReportLine:
+    share = s.get("coalesced_chunk_share")
+    if _missing(share):
+        return _line("Coalesced Chunks", "n/a (no request streamed more than one chunk)")
+    note = "of chunks shared a socket read with another; the ITL gaps between them are 0 and kept, as bench_serving"
+    return _line("Coalesced Chunks", f"{_pct(share)} {note}")
+
+
 def _latency(s: Mapping[str, Any]) -> ReportSection:
     return ReportSection(
         "Latency Metrics",
@@ -173,15 +187,24 @@ def _latency(s: Mapping[str, Any]) -> ReportSection:
             _percentiles(s, "TTFT", "ttft"),
             _percentiles(s, "ITL", "itl"),
             _percentiles(s, "TPOT", "tpot"),
+            _coalesced(s),
         ),
     )
 
 
-def _queue(s: Mapping[str, Any]) -> ReportSection:
+def _queue_depth_note(context: Mapping[str, Any]) -> str:
+    if context.get("max_concurrency"):
+        return f"(client, waiting for one of {context['max_concurrency']} max_concurrency slots)"
+    if "max_concurrency" in context:
+        return "(client; max_concurrency is not set: requests that waited ≥ 1 ms between arrival and send)"
+    return "(client: requests that waited ≥ 1 ms between arrival and send)"
+
+
+def _queue(s: Mapping[str, Any], context: Mapping[str, Any]) -> ReportSection:
     lines = [
         _line("Mean Queue Time", _ms(s.get("mean_queue_time"))),
         _line("P99 Queue Time", _ms(s.get("p99_queue_time"))),
-        _line("Max Queue Depth", f"{_count(s.get('max_queue_depth'))} (client, waiting for a concurrency slot)"),
+        _line("Max Queue Depth", f"{_count(s.get('max_queue_depth'))} {_queue_depth_note(context)}"),
     ]
     if not _missing(s.get("max_server_queue_depth")):
         depth = _count(s["max_server_queue_depth"])
@@ -207,11 +230,38 @@ def _requests(s: Mapping[str, Any]) -> ReportSection:
     return ReportSection("Requests", tuple(lines))
 
 
-def node_report_sections(summary: Mapping[str, Any]) -> list[ReportSection]:
+def _window(s: Mapping[str, Any]) -> ReportSection:
+    w: Mapping[str, Any] = s["measure_window"]
+    span = f"{_num(w.get('start_s'), digits=1)}–{_num(w.get('end_s'), digits=1)} s"
+    load = f"of a {_num(w.get('load_end_s'), ' s', 1)} load phase"
+    if w.get("ramp_up_s"):
+        load += f" after a {_num(w['ramp_up_s'], ' s', 1)} ramp-up"
+    inside = f"{_count(w.get('requests'))} requests inside, {_count(w.get('excluded_requests'))} left out"
+    verdict = {True: "YES", False: "no", None: "not judged"}.get(s.get("saturated"), "n/a")
+    return ReportSection(
+        "Measurement Window",
+        (
+            _line("Window", f"{w.get('mode')}: {span} {load} ({inside})"),
+            ReportLine(
+                (
+                    ("Offered Rate", _num(s.get("offered_rate"), " req/s")),
+                    ("Achieved Rate", _num(s.get("achieved_rate"), " req/s")),
+                )
+            ),
+            _line("Over-saturated", f"{verdict} — {s.get('saturation_reason') or 'n/a'}"),
+        ),
+    )
+
+
+def node_report_sections(summary: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> list[ReportSection]:
     """The report's sections (throughput, latency, queue, requests) for ``summary``
     (``MetricsCollector.get_metrics()``, optionally with ``max_server_queue_depth``); missing values
-    read ``n/a``."""
-    return [_throughput(summary), _latency(summary), _queue(summary), _requests(summary)]
+    read ``n/a``. ``context`` (the run's settings) words the labels that depend on the config: the
+    client queue depth says whether ``max_concurrency`` was set. A summary with a ``measure_window``
+    starts with the window, the offered and achieved rates and the saturation verdict."""
+    context = context or {}
+    window = [_window(summary)] if isinstance(summary.get("measure_window"), Mapping) else []
+    return [*window, _throughput(summary), _latency(summary), _queue(summary, context), _requests(summary)]
 
 
 def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -> str:
@@ -223,13 +273,19 @@ def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -
             ``request_rate`` (None or inf = all at once), ``max_concurrency``.
 
     Returns:
-        The multi-line block (no trailing newline); missing values print as ``n/a``.
+        The multi-line block (no trailing newline); missing values print as ``n/a``. The run's warnings
+        (:func:`.run_warnings.run_warnings`: incomplete run, server exits, failures, over-saturation) come
+        last, as on ``report.html``.
     """
     lines = _header(context)
-    for section in node_report_sections(summary):
+    for section in node_report_sections(summary, context):
         lines.append(f"{section.title}:")
         for line in section.lines:
             lines += line.text()
+    warnings = run_warnings(summary, context)
+    if warnings:
+        lines.append("Warnings:")
+        lines += [f"- {w.message}" for w in warnings]
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 

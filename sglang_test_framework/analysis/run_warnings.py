@@ -1,5 +1,5 @@
 """Warnings about a run that a reader should act on: a run that did not complete, servers that exited,
-failed requests by type, failed server samples.
+failed requests by type, failed server samples, an over-saturated run (or one too short to judge).
 
 Each check is a :data:`WarningCheck`: a pure function of the run's summary and context returning its
 warnings. :data:`WARNING_CHECKS` lists them in report order; :func:`run_warnings` runs them all.
@@ -19,7 +19,8 @@ class RunWarning:
     """One warning.
 
     Attributes:
-        kind: Stable identifier (``status``, ``server_exit``, ``failed_requests``, ``scrape_errors``).
+        kind: Stable identifier (``status``, ``server_exit``, ``failed_requests``, ``scrape_errors``,
+            ``saturation``, ``saturation_unjudged``).
         message: One line saying what happened and, where we know, what to do.
         detail: Supporting text shown under it (a log tail, error messages); may be empty.
     """
@@ -55,12 +56,13 @@ def _server_exits(summary: Mapping[str, Any], context: Mapping[str, Any]) -> lis
 
 
 def _failed_requests(summary: Mapping[str, Any], context: Mapping[str, Any]) -> list[RunWarning]:
-    failed = int(summary.get("failed") or 0)
+    counts: Mapping[str, Any] = summary.get("run_totals") or summary  # the whole run, not only the window
+    failed = int(counts.get("failed") or 0)
     if not failed:
         return []
-    by_type: Mapping[str, int] = summary.get("errors_by_type") or {}
+    by_type: Mapping[str, int] = counts.get("errors_by_type") or {}
     kinds = ", ".join(f"{kind}: {n}" for kind, n in by_type.items()) or "type unknown"
-    total = summary.get("total_requests")
+    total = counts.get("total_requests")
     message = f"{failed} of {total} requests failed ({kinds}); latency statistics cover completed requests only."
     if context.get("failure_events"):
         message += " The run injected worker failures (failure_schedule), so failures were expected."
@@ -75,10 +77,38 @@ def _scrape_errors(summary: Mapping[str, Any], context: Mapping[str, Any]) -> li
     return [RunWarning("scrape_errors", message)]
 
 
-WARNING_CHECKS: tuple[WarningCheck, ...] = (_status, _server_exits, _failed_requests, _scrape_errors)
-"""Every check, in report order. Checks still to come add themselves here: over-saturation (the server
-queue or latency growing through the run at a rate above capacity) and client-bound runs (dispatcher
-lag: ``p99_schedule_lag``, the client falling behind its schedule)."""
+def _window_text(summary: Mapping[str, Any]) -> str:
+    window = summary.get("measure_window") or {}
+    if "start_s" not in window:
+        return "the run"
+    return f"the window {window['start_s']:.1f}–{window['end_s']:.1f} s ({window.get('requests')} requests)"
+
+
+def _saturation(summary: Mapping[str, Any], context: Mapping[str, Any]) -> list[RunWarning]:
+    """``saturated`` (metrics/saturation.py): True → the server did not keep up; None at a finite offered
+    rate → the run was too short to tell (a burst the queue absorbs looks healthy)."""
+    if "saturated" not in summary:
+        return []
+    saturated, reason = summary.get("saturated"), str(summary.get("saturation_reason") or "")
+    if saturated is True:
+        message = (
+            f"Over-saturated over {_window_text(summary)}: {reason}. The load exceeded what the server sustains, "
+            "so latencies grow with the run's length and are no steady-state figure; lower request_rate, or find "
+            "the sustainable rate with `sglang-test saturate` / `sglang-test slo-search`."
+        )
+        return [RunWarning("saturation", message)]
+    if saturated is None and summary.get("offered_rate") is not None:
+        message = (
+            f"Too short to tell whether the server keeps up ({reason}): a short burst is absorbed by the queue "
+            "and looks healthy at any rate; size the load by time, e.g. --duration-s 60 --measure-window auto."
+        )
+        return [RunWarning("saturation_unjudged", message)]
+    return []
+
+
+WARNING_CHECKS: tuple[WarningCheck, ...] = (_status, _server_exits, _failed_requests, _scrape_errors, _saturation)
+"""Every check, in report order. Still to come: client-bound runs (dispatcher lag: ``p99_schedule_lag``,
+the client falling behind its schedule)."""
 
 
 def run_warnings(

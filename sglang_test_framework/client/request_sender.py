@@ -43,6 +43,7 @@ class _Stream:
         "cached",
         "chunk_ns",
         "chunk_tokens",
+        "coalesced",
         "cumulative",
         "error",
         "finish_reason",
@@ -55,6 +56,7 @@ class _Stream:
         self.cumulative = cumulative  # every count is a running total (sglang meta_info)
         self.chunk_ns: list[int] = []
         self.chunk_tokens: list[int] = []
+        self.coalesced = 0  # chunks with tokens read together with another in one socket read
         self.total = 0
         self.cached: int | None = None
         self.finish_reason: str | None = None
@@ -290,22 +292,31 @@ async def _read_stream(
     loads = json.loads
     add = state.add
     monotonic_ns = time.monotonic_ns
+    chunks = state.chunk_ns
     while True:
         data = await readany()
         now = monotonic_ns()  # taken as soon as the bytes are read, before any parsing
         state.last_read_ns = now
         if not data:
-            for payload in parser.flush():
+            for payload in parser.flush():  # at most one unterminated event
                 add(extract(loads(payload)), now)
             record.finish_ns = now
             if not parser.done and state.error is None:
                 state.error = "stream ended before [DONE]"
             return
+        before = len(chunks)
         for payload in feed(data):
             add(extract(loads(payload)), now)
+        _count_coalesced(state, len(chunks) - before)
         if parser.done:
             record.finish_ns = now
             return
+
+
+def _count_coalesced(state: _Stream, read_chunks: int) -> None:
+    """Several token events in one socket read share its timestamp: count them as coalesced."""
+    if read_chunks > 1:
+        state.coalesced += read_chunks
 
 
 async def _read_body(resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord, extract: Extractor) -> None:
@@ -337,6 +348,7 @@ def _apply(record: RequestRecord, state: _Stream) -> RequestRecord:
     """Copy what was measured (also of a failed stream: nothing measured is lost)."""
     record.chunk_ns = state.chunk_ns
     record.chunk_tokens = state.chunk_tokens
+    record.coalesced_chunks = state.coalesced
     record.first_token_ns = state.chunk_ns[0] if state.chunk_ns else None
     record.output_tokens = state.total
     record.cached_tokens = state.cached

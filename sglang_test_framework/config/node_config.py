@@ -8,15 +8,17 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from ..errors import ConfigError
+from .repeats import RepeatOptions
 from .server_config import ServerConfig
 from .workload import DatasetName, WorkloadConfig
 
 __all__ = ["NodeConfig"]
 
 
-class NodeConfig(WorkloadConfig, ServerConfig):
+class NodeConfig(WorkloadConfig, ServerConfig, RepeatOptions):
     """Everything a NodeTest needs: the server's settings (all :class:`ServerConfig` fields, flat, as
-    SGLang names them), the workload (all :class:`WorkloadConfig` fields) and where results go.
+    SGLang names them), the workload (all :class:`WorkloadConfig` fields), where results go and how
+    often the run is repeated (:class:`RepeatOptions`).
 
     Example (the spec's API; ``backend="sim"`` needs no GPU)::
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import ConfigError
+from .repeats import RepeatOptions
 from .router_config import RouterConfig
 from .server_config import ServerConfig, ServerSettings, check_base_url
 from .workload import DatasetName, WorkloadConfig
@@ -22,7 +23,7 @@ REAL_ROUTER_POLICIES = ("cache_aware", "round_robin", "random", "power_of_two")
 _DEPRECATED_EXTRA_ARGS = "server_extra_args"
 
 
-class RoutingConfig(WorkloadConfig, ServerSettings):
+class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
     """A fleet of ``num_gpus / tp_size`` workers (worker i on GPUs i·tp_size … (i+1)·tp_size−1) behind a
     router, under one seeded workload.
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import StrictModel
 from .node_config import NodeConfig
@@ -16,10 +16,12 @@ __all__ = ["SweepConfig", "SweepPoint"]
 
 
 class SweepPoint(StrictModel):
-    """One grid point: its stable name and the overrides it applies to the base config."""
+    """One grid point (one repeat of it): its stable name, the overrides it applies to the base config,
+    and the repeat's index (0 … repeats − 1)."""
 
     name: str
     overrides: dict[str, Any]
+    repeat: int = 0
 
 
 class SweepConfig(StrictModel):
@@ -28,7 +30,9 @@ class SweepConfig(StrictModel):
     ``grid`` keys are NodeConfig fields (``max_running_requests``, ``request_rate``, ``chunked_prefill_size``…)
     or raw server flags starting with ``--`` (``--hicache-mem-layout``, ``--page-size``…), which are
     appended to ``extra_args`` (or to ``sim_args`` for ``--sim-*`` flags). Finished points are kept in
-    ``output_dir/points/`` and skipped when the sweep is run again.
+    ``output_dir/points/`` and skipped when the sweep is run again. ``repeats`` runs each point that
+    many times (the sweep table shows their mean and 95% CI); ``base.repeat_seed`` decides whether the
+    repeats send the same workload (``same``) or repeat k uses seed + k (``increment``).
     """
 
     base: NodeConfig
@@ -51,6 +55,15 @@ class SweepConfig(StrictModel):
                 raise ValueError(f"grid.{key}: set by the sweep itself")
         return grid
 
+    @model_validator(mode="after")
+    def _base_repeats(self) -> SweepConfig:
+        if self.base.repeats != 1:
+            raise ValueError(
+                f"base.repeats: {self.base.repeats}; a sweep repeats its points itself: set the sweep's repeats "
+                "(sweep --repeats) instead"
+            )
+        return self
+
     def points(self) -> list[SweepPoint]:
         """Every grid point × repeat, in a stable order."""
         keys = list(self.grid)
@@ -59,7 +72,7 @@ class SweepConfig(StrictModel):
             label = ",".join(f"{k.lstrip('-')}={v}" for k, v in zip(keys, combo, strict=True))
             for rep in range(self.repeats):
                 name = label if self.repeats == 1 else f"{label},rep={rep}"
-                out.append(SweepPoint(name=name, overrides=dict(zip(keys, combo, strict=True))))
+                out.append(SweepPoint(name=name, overrides=dict(zip(keys, combo, strict=True)), repeat=rep))
         return out
 
     def point_config(self, point: SweepPoint) -> NodeConfig:
@@ -80,6 +93,8 @@ class SweepConfig(StrictModel):
         values.update(
             extra_args=extra, sim_args=sim, name=point.name, output_dir=self.output_dir / "runs" / safe_name(point.name)
         )
+        if self.base.repeat_seed == "increment" and "seed" not in point.overrides:
+            values["seed"] = self.base.repeat_seed_of(self.base.seed, point.repeat)
         return NodeConfig(**values)
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import StrictModel
+from .load_shape import MeasureWindowSpec, check_load_shape, parse_measure_window
 
 __all__ = [
     "MAX_LEN_TOKENS",
@@ -17,6 +18,7 @@ __all__ = [
     "MIN_REQUEST_RATE",
     "ApiType",
     "DatasetName",
+    "MeasureWindowSpec",
     "WorkloadConfig",
 ]
 
@@ -44,6 +46,13 @@ class WorkloadConfig(StrictModel):
     ``generated-shared-prefix`` with uniform groups (``gsp_num_groups × gsp_prompts_per_group``) and
     ``multi-turn`` (``multi_turn_num_conversations × multi_turn_turns``); an explicit ``num_prompts``
     that disagrees is rejected (docs/workloads.md).
+
+    ``duration_s`` sizes the load by time instead: ``num_prompts`` is then set to the expected number of
+    arrivals in ``[0, duration_s)`` (``request_rate × duration_s``, the ramp-up counted at its mean
+    rate), and an explicit ``num_prompts`` that disagrees is rejected. ``ramp_up_s`` raises the rate
+    linearly from ``ramp_up_start_rate`` to ``request_rate`` first; ``measure_window`` picks the part
+    of the run the summary covers (``all``, ``auto`` = after the ramp-up and before the drain, or
+    ``[start_s, end_s]``; docs/metrics.md).
     """
 
     dataset_name: DatasetName = "random"
@@ -70,6 +79,19 @@ class WorkloadConfig(StrictModel):
     multi_turn_user_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
     multi_turn_assistant_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
     multi_turn_think_time_s: float = Field(default=1.0, ge=0, le=86_400)
+    duration_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 86_400,
+        description="send for this long: sets num_prompts to request_rate × duration_s (ramp-up at its mean rate)",
+    )
+    ramp_up_s: float = Field(
+        default=0.0, ge=0, le=86_400, description="raise the rate linearly from ramp_up_start_rate over this long"
+    )
+    ramp_up_start_rate: float = Field(default=0.0, ge=0, le=MAX_REQUEST_RATE, description="req/s at t=0 of a ramp-up")
+    measure_window: MeasureWindowSpec = Field(
+        default="all", description="what the summary covers: all, auto (after ramp-up, before drain) or START,END s"
+    )
     max_concurrency: int | None = Field(default=None, gt=0, le=1_000_000)
     warmup_requests: int = Field(default=2, ge=0, le=100_000)
     api_type: ApiType = "sglang"
@@ -96,6 +118,11 @@ class WorkloadConfig(StrictModel):
             )
         return v
 
+    @field_validator("measure_window", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> Any:
+        return parse_measure_window(v)
+
     @model_validator(mode="after")
     def _dataset(self) -> WorkloadConfig:
         if self.dataset_name == "custom" and self.dataset_path is None:
@@ -110,6 +137,9 @@ class WorkloadConfig(StrictModel):
             )
         self._check_prompt_lengths()
         self._set_dataset_count()
+        count = check_load_shape(self, explicit_num_prompts="num_prompts" in self.model_fields_set)
+        if count is not None:
+            self.__dict__["num_prompts"] = count
         return self
 
     def _check_prompt_lengths(self) -> None:

@@ -93,11 +93,14 @@ async def dispatch(
     start_ns: int | None = None,
     stats: DispatchStats | None = None,
     keep_records: bool = True,
+    drain_timeout_s: float | None = None,
 ) -> list[RequestRecord]:
     """Send every request at its scheduled time; return one record per request, in completion order.
 
     Each record also goes to ``on_record`` as the request finishes; with ``keep_records=False`` the
     returned list stays empty, so a long run holds no record (chunk timestamps included) in memory here.
+    With ``drain_timeout_s``, requests still unfinished that long after the last one arrived are
+    cancelled and recorded with ``error_type='cancelled'`` (an over-saturated load never drains).
 
     An exception from ``send`` becomes a failed record (``error_type='client'``). On cancellation
     (Ctrl-C) dispatch stops, in-flight requests are cancelled and recorded with
@@ -113,13 +116,15 @@ async def dispatch(
     records: list[RequestRecord] = []
     pending: dict[asyncio.Task[RequestRecord], _Slot] = {}
 
+    cancel_reason = "cancelled before completion"
+
     def settle(task: asyncio.Task[RequestRecord]) -> None:
         """Record a finished task once (done callback; also called after each wait, so never missed)."""
         slot = pending.pop(task, None)
         if slot is None:
             return
         if task.cancelled():  # arrived but not finished: keep it, marked cancelled
-            record = _failed(slot, "cancelled", "cancelled before completion")
+            record = _failed(slot, "cancelled", cancel_reason)
         elif (exc := task.exception()) is not None:  # only BaseExceptions other than Exception get here
             record = _client_error(slot, exc)
         else:
@@ -160,16 +165,34 @@ async def dispatch(
             task = asyncio.create_task(one(slot))
             pending[task] = slot
             task.add_done_callback(settle)
+        drain_deadline = time.monotonic() + drain_timeout_s if drain_timeout_s is not None else math.inf
         while pending:
-            done, _ = await asyncio.wait(list(pending))
+            remaining = drain_deadline - time.monotonic()
+            if remaining <= 0:
+                cancel_reason = f"cancelled: unfinished {drain_timeout_s:g} s after the last arrival (drain_timeout_s)"
+                raise _DrainTimeout
+            done, _ = await asyncio.wait(list(pending), timeout=None if math.isinf(remaining) else remaining)
             for task in done:
                 settle(task)
+    except _DrainTimeout:  # the drain took too long: cancel what is left, recorded as cancelled
+        await _cancel_all(pending, settle)
+        return records
     except (asyncio.CancelledError, Exception):  # cancelled (or broken): never leave a task unrecorded
-        in_flight = list(pending)
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
-        for task in in_flight:
-            settle(task)
+        await _cancel_all(pending, settle)
         raise
     return records
+
+
+class _DrainTimeout(Exception):
+    """The requests still running when ``drain_timeout_s`` ran out."""
+
+
+async def _cancel_all(
+    pending: dict[asyncio.Task[RequestRecord], _Slot], settle: Callable[[asyncio.Task[RequestRecord]], None]
+) -> None:
+    in_flight = list(pending)
+    for task in in_flight:
+        task.cancel()
+    await asyncio.gather(*in_flight, return_exceptions=True)
+    for task in in_flight:
+        settle(task)

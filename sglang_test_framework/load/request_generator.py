@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..config.load_shape import expected_arrivals, inverse_expected_arrivals
 from ..config.workload import MAX_NUM_PROMPTS, MIN_REQUEST_RATE, WorkloadConfig
 from ..errors import ConfigError
 from ..records import Request
@@ -70,6 +71,28 @@ class RequestGenerator:
         gaps[0] = 0.0  # the first request goes out at the start, like bench_serving
         return [float(x) for x in np.cumsum(gaps)]
 
+    def shaped_arrival_offsets(self, config: WorkloadConfig, num: int) -> list[float]:
+        """Offsets (s) of ``num`` arrivals shaped by ``config``'s ramp-up and ``duration_s``
+        (docs/workloads.md); :meth:`arrival_offsets` when the config has neither.
+
+        A unit-rate process (gaps gamma(burstiness) with mean 1, the first arrival at 0) is mapped through
+        Λ⁻¹, the inverse of the expected arrivals of the ramped rate (:mod:`..config.load_shape`). With
+        ``duration_s`` its event times are first scaled by one common factor so that the arrival after the
+        last would fall exactly at ``duration_s``: the ``num`` arrivals fill ``[0, duration_s)``.
+        """
+        rate, ramp_s, start_rate = config.request_rate, config.ramp_up_s, config.ramp_up_start_rate
+        if config.duration_s is None and ramp_s <= 0:
+            return self.arrival_offsets(num, rate, config.burstiness)
+        _check_arrival_args(rate, config.burstiness)
+        if math.isinf(rate) or num == 0:
+            return [0.0] * num
+        gaps = self._rng(1).gamma(config.burstiness, 1.0 / config.burstiness, size=num)
+        events = np.concatenate([[0.0], np.cumsum(gaps)])
+        if config.duration_s is not None:
+            events *= expected_arrivals(config.duration_s, rate, ramp_s, start_rate) / events[-1]
+        offsets = inverse_expected_arrivals(events[:-1], rate, ramp_s, start_rate)
+        return [float(x) for x in offsets]
+
     def generate_requests(self, config: WorkloadConfig) -> list[Request]:
         """The workload's ``config.num_prompts`` requests, ordered by arrival.
 
@@ -78,7 +101,7 @@ class RequestGenerator:
         """
         tok = get_tokenizer(config.tokenizer_path)
         samples = load_samples(config, tok, self._rng(3))
-        offsets = self.arrival_offsets(len(samples), config.request_rate, config.burstiness)
+        offsets = self.shaped_arrival_offsets(config, len(samples))
         requests = [
             Request(
                 request_id=f"req-{i:06d}",

@@ -4,8 +4,9 @@
 value per entry, no Python object, handed to numpy without a copy); :class:`RequestColumns` is a numpy
 view of them, the input of every run-level metric in :mod:`.definitions`.
 
-Memory: 63 bytes per request (five int64 timestamps, prompt / output / cached token counts and the
-two token-data counts as int32, a success byte, an int16 error-type code) and 4 bytes per output token
+Memory: 71 bytes per request (five int64 timestamps, prompt / output / cached token counts, the two
+token-data counts and the token-chunk and coalesced-chunk counts as int32, a success byte, an int16
+error-type code) and 4 bytes per output token
 after each request's first chunk (its gap to the previous token as uint32 ns; a gap of 2³² − 1 ns
 (4.3 s) or more is kept exactly in a side table at 24 bytes). Chunk lists, texts and ids are not kept:
 they are in ``requests.jsonl`` (:mod:`.record_log`).
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..records import RequestRecord
-from .fields import as_count, as_ns, as_text, token_gaps_ns
+from .fields import MISSING_COUNT, as_count, as_ns, as_text, token_data
 from .order_stats import PLACEHOLDER
 
 __all__ = [
@@ -108,6 +109,9 @@ class RequestColumns:
         error_code: index into ``error_types`` of the record's ``error_type`` (-1: none).
         first_chunk_tokens: tokens at ``first_token_ns`` (0: no token data).
         gap_count: tokens after the first chunk, i.e. this row's entries in ``gaps``.
+        token_chunks: chunks that carried tokens (0: no token data).
+        coalesced_chunks: of those, the ones read in one socket read with another (-1: not known, or
+            more than ``token_chunks``, which cannot be).
         gaps: the token gaps of every row (:class:`TokenGaps`).
         first_errors: ``"<request_id>: <error>"`` of the first failed requests (at most 5).
     """
@@ -125,6 +129,8 @@ class RequestColumns:
     error_types: tuple[str, ...]
     first_chunk_tokens: Counts
     gap_count: Counts
+    token_chunks: Counts
+    coalesced_chunks: Counts
     gaps: TokenGaps
     first_errors: tuple[str, ...]
 
@@ -138,6 +144,47 @@ class RequestColumns:
 
     def __len__(self) -> int:
         return int(self.send_ns.size)
+
+    def select(self, rows: Bools) -> RequestColumns:
+        """A copy holding only the rows where ``rows`` is True (in order), with their token gaps.
+
+        ``first_errors`` and ``error_types`` are kept whole: they name the run's first failures, not
+        the selection's."""
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(self.gap_count, dtype=np.int64, out=offsets[1:])
+        counts = self.gap_count[rows].astype(np.int64)
+        new_offsets = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=new_offsets[1:])
+        starts = offsets[:-1][rows]
+        gap_index = np.repeat(starts - new_offsets[:-1], counts) + np.arange(int(new_offsets[-1]), dtype=np.int64)
+        new_row = np.cumsum(rows, dtype=np.int64) - 1
+        kept = rows[self.gaps.overflow_row]
+        old_row = self.gaps.overflow_row[kept]
+        overflow_at = new_offsets[new_row[old_row]] + (self.gaps.overflow_index[kept] - offsets[old_row])
+        return RequestColumns(
+            scheduled_ns=self.scheduled_ns[rows],
+            arrival_ns=self.arrival_ns[rows],
+            send_ns=self.send_ns[rows],
+            first_token_ns=self.first_token_ns[rows],
+            finish_ns=self.finish_ns[rows],
+            prompt_len=self.prompt_len[rows],
+            output_tokens=self.output_tokens[rows],
+            cached_tokens=self.cached_tokens[rows],
+            success=self.success[rows],
+            error_code=self.error_code[rows],
+            error_types=self.error_types,
+            first_chunk_tokens=self.first_chunk_tokens[rows],
+            gap_count=self.gap_count[rows],
+            token_chunks=self.token_chunks[rows],
+            coalesced_chunks=self.coalesced_chunks[rows],
+            gaps=TokenGaps(
+                self.gaps.values[gap_index],
+                overflow_at.astype(np.int64),
+                self.gaps.overflow_ns[kept],
+                new_row[old_row],
+            ),
+            first_errors=self.first_errors,
+        )
 
     def gap_blocks(self) -> Iterator[GapBlock]:
         """Consecutive row ranges covering every row, each holding about :data:`GAP_BLOCK` gaps (more
@@ -199,6 +246,8 @@ class ColumnStore:
         self._cached_tokens = _Column("i")
         self._first_chunk_tokens = _Column("i")
         self._gap_count = _Column("i")
+        self._token_chunks = _Column("i")
+        self._coalesced_chunks = _Column("i")
         self._success = _Column("B")
         self._error_code = _Column("h")
         self._gaps = _Column("I")
@@ -220,6 +269,8 @@ class ColumnStore:
             self._cached_tokens,
             self._first_chunk_tokens,
             self._gap_count,
+            self._token_chunks,
+            self._coalesced_chunks,
             self._success,
             self._error_code,
         )
@@ -237,7 +288,8 @@ class ColumnStore:
     def append(self, record: RequestRecord) -> None:
         """Fold ``record`` in; a value of the wrong type or range counts as missing (never raises)."""
         first_token_ns = as_ns(record.first_token_ns)
-        first_tokens, gaps = token_gaps_ns(first_token_ns, record.chunk_ns, record.chunk_tokens)
+        first_tokens, gaps, chunks = token_data(first_token_ns, record.chunk_ns, record.chunk_tokens)
+        coalesced = as_count(getattr(record, "coalesced_chunks", 0))
         success = record.success is True or (isinstance(record.success, np.bool_) and bool(record.success))
         self._append_gaps(gaps)  # before the row, so that every counted row has its gaps
         self._scheduled_ns.append(as_ns(record.scheduled_ns))
@@ -250,6 +302,8 @@ class ColumnStore:
         self._cached_tokens.append(as_count(record.cached_tokens))
         self._first_chunk_tokens.append(first_tokens)
         self._gap_count.append(len(gaps))
+        self._token_chunks.append(chunks)
+        self._coalesced_chunks.append(coalesced if coalesced <= chunks else MISSING_COUNT)
         self._success.append(1 if success else 0)
         self._error_code.append(self._error_type_code(record.error_type))
         if not success and len(self._first_errors) < MAX_FIRST_ERRORS:
@@ -298,6 +352,8 @@ class ColumnStore:
             error_types=tuple(self._error_types),
             first_chunk_tokens=self._first_chunk_tokens.numpy(np.int32)[:n],
             gap_count=gap_count,
+            token_chunks=self._token_chunks.numpy(np.int32)[:n],
+            coalesced_chunks=self._coalesced_chunks.numpy(np.int32)[:n],
             gaps=TokenGaps(
                 self._gaps.numpy(np.uint32)[:total_gaps],
                 overflow_index[:kept],

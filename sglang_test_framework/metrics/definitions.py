@@ -37,6 +37,8 @@ __all__ = [
     "RunData",
     "as_columns",
     "cache_hit_rate",
+    "coalesced_chunk_share",
+    "coalesced_chunks",
     "completed",
     "concurrency",
     "duration_s",
@@ -155,7 +157,9 @@ def ttft_ms(c: RequestColumns) -> Floats:
 def tpot_ms(c: RequestColumns) -> Floats:
     """Time per output token after the first (ms) = ``(server_latency − ttft) / (output_tokens − 1)``
     = ``(finish_ns − first_token_ns) / (output_tokens − 1)``; missing unless more than one token was
-    generated and both spans are known."""
+    generated, both spans are known and some token arrived after the first chunk. Without streaming
+    (every token arrives with the body, at the finish time) or when the first chunk carried every token,
+    the time per token after the first was not observed: missing, never 0."""
     out = np.empty(len(c))
     for lo in range(0, len(c), GAP_BLOCK):  # blocks: the only full-size array is the result
         rows = slice(lo, lo + GAP_BLOCK)
@@ -164,7 +168,8 @@ def tpot_ms(c: RequestColumns) -> Floats:
         block = out[rows]
         np.divide(finish - first, NS_PER_MS, out=block)
         block /= np.maximum(after_first, 1)
-        block[(after_first < 1) | (send <= 0) | (finish < send) | (first < send)] = np.nan
+        unobserved = c.gap_count[rows] == 0
+        block[(after_first < 1) | (send <= 0) | (finish < send) | (first < send) | unobserved] = np.nan
     return out
 
 
@@ -369,6 +374,30 @@ def cache_hit_rate(data: RunData) -> float | None:
     rows = c.success & (c.cached_tokens >= 0) & (c.prompt_len >= 0)
     prompt = int(c.prompt_len[rows].sum(dtype=np.int64))
     return int(c.cached_tokens[rows].sum(dtype=np.int64)) / prompt if prompt else None
+
+
+def _streamed(c: RequestColumns) -> Bools:
+    """Completed requests with two or more token chunks (the ones that have ITL gaps) whose coalesced
+    count is known."""
+    return c.success & (c.token_chunks > 1) & (c.coalesced_chunks >= 0)
+
+
+def coalesced_chunks(data: RunData) -> int:
+    """Σ ``coalesced_chunks`` over completed requests with two or more token chunks: chunks that arrived
+    in one socket read together with another (several SSE events in one read share its timestamp, so
+    the ITL gaps between them are 0)."""
+    c = as_columns(data)
+    return int(c.coalesced_chunks.sum(where=_streamed(c), dtype=np.int64))
+
+
+def coalesced_chunk_share(data: RunData) -> float | None:
+    """Share of token chunks that arrived in a socket read with others = Σ ``coalesced_chunks`` /
+    Σ token chunks over completed requests with two or more token chunks; ``None`` when there are none
+    (e.g. without streaming)."""
+    c = as_columns(data)
+    rows = _streamed(c)
+    chunks = int(c.token_chunks.sum(where=rows, dtype=np.int64))
+    return int(c.coalesced_chunks.sum(where=rows, dtype=np.int64)) / chunks if chunks else None
 
 
 def stats(values: Sequence[float] | Floats) -> dict[str, float | None]:

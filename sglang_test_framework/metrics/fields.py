@@ -23,6 +23,7 @@ __all__ = [
     "as_int",
     "as_ns",
     "as_text",
+    "token_data",
     "token_gaps_ns",
 ]
 
@@ -72,7 +73,13 @@ def as_text(value: object) -> str | None:
 
 
 def token_gaps_ns(first_token_ns: int, chunk_ns: object, chunk_tokens: object) -> tuple[int, list[int]]:
-    """The token data of one record: ``(tokens of the first chunk, gaps)``.
+    """The token data of one record: ``(tokens of the first chunk, gaps)`` (:func:`token_data`)."""
+    first_tokens, gaps, _ = token_data(first_token_ns, chunk_ns, chunk_tokens)
+    return first_tokens, gaps
+
+
+def token_data(first_token_ns: int, chunk_ns: object, chunk_tokens: object) -> tuple[int, list[int], int]:
+    """The token data of one record: ``(tokens of the first chunk, gaps, chunks carrying tokens)``.
 
     Token times (the ITL rule, bench_serving's for SGLang streams): the first chunk carrying tokens puts
     its k₀ tokens at its time; each later chunk i carrying kᵢ tokens spreads them evenly over the gap
@@ -81,17 +88,18 @@ def token_gaps_ns(first_token_ns: int, chunk_ns: object, chunk_tokens: object) -
     are the differences between consecutive token times after the first chunk, in ns: within 1 ns of
     gᵢ / kᵢ each, summing to gᵢ exactly.
 
-    ``first_token_ns`` is the record's checked ``first_token_ns``. Malformed chunks give ``(0, [])``
+    ``first_token_ns`` is the record's checked ``first_token_ns``. Malformed chunks give ``(0, [], 0)``
     (no token data): lists that are not lists or tuples, a time that is not a positive int, a token count
     that is not a non-negative int, times that go back, a first token-carrying chunk whose time is not
     ``first_token_ns`` (records.py: ``chunk_ns[0] == first_token_ns``), or more than
     :data:`MAX_TOKENS_PER_REQUEST` tokens.
     """
     if not isinstance(chunk_ns, (list, tuple)) or not isinstance(chunk_tokens, (list, tuple)):
-        return 0, []
+        return 0, [], 0
     first_tokens = 0
     prev_ns = 0
     total = 0
+    chunks = 0
     gaps: list[int] = []
     for raw_ns, raw_tokens in zip(chunk_ns, chunk_tokens, strict=False):  # unpaired entries carry nothing
         k = as_count(raw_tokens)
@@ -99,11 +107,12 @@ def token_gaps_ns(first_token_ns: int, chunk_ns: object, chunk_tokens: object) -
             continue
         t = as_ns(raw_ns)
         total += k
+        chunks += 1
         if k < 0 or t == 0 or t < prev_ns or total > MAX_TOKENS_PER_REQUEST:
-            return 0, []
+            return 0, [], 0
         if prev_ns == 0:
             if t != first_token_ns:
-                return 0, []
+                return 0, [], 0
             first_tokens = k
         elif k == 1:
             gaps.append(t - prev_ns)
@@ -111,4 +120,4 @@ def token_gaps_ns(first_token_ns: int, chunk_ns: object, chunk_tokens: object) -
             gap = t - prev_ns
             gaps.extend((gap * s) // k - (gap * (s - 1)) // k for s in range(1, k + 1))
         prev_ns = t
-    return first_tokens, gaps
+    return first_tokens, gaps, chunks

@@ -2,18 +2,20 @@
 
 Inputs are the per-request DataFrame of :meth:`MetricsCollector.to_dataframe` (columns ``worker_id``,
 ``success``, ``prompt_len``, ``output_tokens``, ``cached_tokens``, ``server_latency_ms``, ``ttft_ms``) and
-optionally each worker's own count of requests served (delta of ``sglang:num_requests_total``), which
-attributes traffic even when the router hides which worker served a request.
+optionally each worker's own count of requests served (the increase of ``sglang:num_requests_total``,
+:func:`counter_increase`), which attributes traffic even when the router hides which worker served a
+request.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-__all__ = ["load_imbalance", "per_worker_table"]
+__all__ = ["counter_increase", "load_imbalance", "per_worker_table"]
 
 _COLUMNS = (
     "worker_id",
@@ -84,3 +86,25 @@ def load_imbalance(table: pd.DataFrame) -> float:
     if counts.empty or counts.mean() == 0:
         return math.nan
     return float(counts.max() / counts.mean())
+
+
+def counter_increase(values: Iterable[float]) -> tuple[float, bool]:
+    """How much a counter grew over its samples in time order, and whether it was reset meanwhile.
+
+    Prometheus's rule for counter resets: a sample below the one before means the process restarted and
+    its counter began again at 0, so the increase across that step is the new value itself (never a
+    negative count). NaN samples (not reachable) are skipped. Returns ``(NaN, False)`` with fewer than
+    two samples; after a reset the increase is a lower bound (what was counted between the last sample
+    before the restart and the restart itself is not seen).
+    """
+    known = [float(v) for v in values if not math.isnan(float(v))]
+    if len(known) < 2:
+        return math.nan, False
+    total, reset = 0.0, False
+    for before, after in itertools.pairwise(known):
+        if after < before:
+            total += after
+            reset = True
+        else:
+            total += after - before
+    return total, reset

@@ -80,6 +80,8 @@ def _totals(c: RequestColumns) -> dict[str, Any]:
         "max_queue_depth": d.max_queue_depth(c),
         "peak_output_throughput": d.peak_output_throughput(c),
         "cache_hit_rate": d.cache_hit_rate(c),
+        "coalesced_chunks": d.coalesced_chunks(c),
+        "coalesced_chunk_share": d.coalesced_chunk_share(c),
     }
 
 
@@ -99,7 +101,8 @@ def summarize(data: d.RunData) -> dict[str, Any]:
 
     Keys: ``total_requests, completed, failed, success_rate, duration_s, total_input_tokens,
     total_output_tokens, request_throughput, input_throughput, output_throughput, total_throughput,
-    concurrency, max_in_flight, max_queue_depth, peak_output_throughput, cache_hit_rate``;
+    concurrency, max_in_flight, max_queue_depth, peak_output_throughput, cache_hit_rate, coalesced_chunks,
+    coalesced_chunk_share``;
     ``{mean,median,std,p90,p95,p99,min,max}_{m}`` in ms for m in :data:`SUMMARY_METRICS` (successful
     requests; ``None`` without values); ``errors_by_type`` and ``first_errors`` (up to 5 messages).
     """

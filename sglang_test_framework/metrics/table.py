@@ -40,6 +40,7 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "output_tokens",
     "cached_tokens",
     "num_chunks",
+    "coalesced_chunks",
     "ttft_ms",
     "tpot_ms",
     "mean_itl_ms",
@@ -66,6 +67,7 @@ _RECORD_FIELDS = {
     "server_e2e_latency_s": as_float,
     "server_queue_time_s": as_float,
     "num_retractions": as_int,
+    "coalesced_chunks": as_int,
 }
 
 
@@ -128,6 +130,7 @@ def request_table(c: RequestColumns, records: Iterable[RequestRecord], t0_ns: in
         "output_tokens": _count_column(c.output_tokens),
         "cached_tokens": _count_column(c.cached_tokens),
         "num_chunks": fields["num_chunks"],
+        "coalesced_chunks": fields["coalesced_chunks"],
         "ttft_ms": d.ttft_ms(c),
         "tpot_ms": d.tpot_ms(c),
         "mean_itl_ms": mean_itl,

@@ -18,10 +18,11 @@ from ..config.node_config import NodeConfig
 from ..errors import RunInterrupted
 from ..load.request_generator import RequestGenerator
 from ..metrics.prometheus import ScrapeTarget
-from ..results import RunResults
+from ..results import RepeatedRunResults, RunResults
 from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
 from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
+from .measurement import bench_line, measured_summary
 from .run_dir import RunStatus
 from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
 from .signals import run_with_signals
@@ -44,6 +45,7 @@ def _context(config: NodeConfig, server: SGLangServer) -> dict[str, Any]:
         "tp_size": config.tp_size,
         "request_rate": config.request_rate,
         "num_prompts": config.num_prompts,
+        "duration_s": config.duration_s,
         "dataset_name": config.dataset_name,
         "api_type": config.api_type,
         "max_concurrency": config.max_concurrency,
@@ -79,8 +81,13 @@ class NodeTest:
             raise
 
     async def run_async(self) -> RunResults:
-        """The test as a coroutine (for callers that already run an event loop)."""
+        """The test as a coroutine (for callers that already run an event loop). With ``repeats`` > 1 it
+        runs the test that many times and returns :class:`RepeatedRunResults` (scenarios/repeats.py)."""
         cfg = self.config
+        if cfg.repeats > 1:
+            from .repeats import run_repeats
+
+            return await run_repeats("node", cfg, NodeTest, self.output_file, self._keep_partial)
         requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
         run = ScenarioRun.start("node", cfg.output_dir, cfg.model_dump(mode="json"))
         context: dict[str, Any] = {"name": cfg.name or f"node-{cfg.backend}", "backend": cfg.backend}
@@ -117,6 +124,9 @@ class NodeTest:
         covered = await report_server_coverage(cfg, cfg.output_dir)  # the servers stopped: their data is written
         return self._finish(run, context, "completed", server_coverage=covered)
 
+    def _keep_partial(self, results: RepeatedRunResults) -> None:
+        self.partial_results = results
+
     def _finish(
         self,
         run: ScenarioRun,
@@ -127,14 +137,14 @@ class NodeTest:
     ) -> RunResults:
         cfg = self.config
         collector = run.collector
-        summary = collector.get_metrics()
+        summary = measured_summary(run, cfg)
         summary["max_server_queue_depth"] = _max_series(collector.timeseries_dataframe(), "sglang:num_queue_reqs")
         summary["max_server_running"] = _max_series(collector.timeseries_dataframe(), "sglang:num_running_reqs")
         summary["status"] = status
         summary["server_exits"] = [e.to_dict() for e in run.server_exits]
         if cfg.coverage:
             summary["server_coverage"] = server_coverage.to_dict() if server_coverage else None
-        line = {**collector.bench_serving_summary(context), **summary, "context": context}
+        line = {**bench_line(summary, context), **summary, "context": context}
         files = run.write_results(line, status, self.output_file, error)
         files.update(server_coverage.files() if server_coverage else {})
         return RunResults(
@@ -152,7 +162,10 @@ class NodeTest:
 
     def analyze_results(self, results: RunResults, print_report: bool = True) -> str:
         """Print the Node Test Results report, write the PNG plots (unless ``write_plots`` is off) and
-        ``report.html`` (report, plots, config and warnings in one file) next to the results."""
+        ``report.html`` (report, plots, config and warnings in one file) next to the results. Repeated
+        results get each repeat's plots and page, then the combined report and page."""
+        if isinstance(results, RepeatedRunResults):
+            return self._analyze_repeats(results, print_report)
         report = format_node_report(results.summary, results.context)
         if print_report:
             print(report)
@@ -170,4 +183,19 @@ class NodeTest:
                 print(f"Report: {html}")
         if print_report and results.files:
             print(f"Results: {results.output_dir}")
+        return report
+
+    def _analyze_repeats(self, results: RepeatedRunResults, print_report: bool) -> str:
+        from ..analysis.html_pages import write_repeats_report
+        from ..analysis.repeats import format_repeats_report
+
+        for rep in results.repeats:
+            self.analyze_results(rep, print_report=False)
+        report = format_repeats_report(results.summary, results.context)
+        html = write_repeats_report(results)
+        if html is not None:
+            results.files["report"] = html
+        if print_report:
+            print(report)
+            print(f"Report: {html}\nResults: {results.output_dir} (one directory per repeat: rep-0 …)")
         return report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -16,15 +17,16 @@ from ..config.routing_config import RoutingConfig
 from ..errors import RouterError, RunInterrupted
 from ..fileio import write_text_atomic
 from ..load.request_generator import RequestGenerator
-from ..metrics.per_worker import load_imbalance, per_worker_table
+from ..metrics.per_worker import counter_increase, load_imbalance, per_worker_table
 from ..metrics.prometheus import ScrapeTarget
 from ..records import Request
-from ..results import RunResults
+from ..results import RepeatedRunResults, RunResults
 from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
 from ..strategies.routing.factory import RoutingFactory
 from ..strategies.routing.proxy import RoutingProxy
 from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
+from .measurement import bench_line, measured_summary
 from .run_dir import RunStatus
 from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
 from .signals import run_with_signals
@@ -65,8 +67,14 @@ class RoutingTest:
             raise
 
     async def run_async(self, requests: Sequence[Request] | None = None) -> RunResults:
-        """The test as a coroutine. ``requests`` lets comparisons reuse one generated workload."""
+        """The test as a coroutine. ``requests`` lets comparisons reuse one generated workload. With
+        ``repeats`` > 1 it runs the test that many times (each repeat generates its workload from its
+        seed) and returns :class:`RepeatedRunResults` (scenarios/repeats.py)."""
         cfg = self.config
+        if cfg.repeats > 1:
+            from .repeats import run_repeats
+
+            return await run_repeats("routing", cfg, type(self), self.output_file, self._keep_partial)
         reqs = list(requests) if requests is not None else RequestGenerator(seed=cfg.seed).generate_requests(cfg)
         run = ScenarioRun.start("routing", cfg.output_dir, cfg.model_dump(mode="json"))
         context: dict[str, Any] = {"name": cfg.name or cfg.routing_policy, "workers": {}, "num_workers": 0}
@@ -91,10 +99,17 @@ class RoutingTest:
     def visualize_results(self, results: RunResults) -> list[Path]:
         """Per-worker distribution bars, latency CDF, per-worker queue depth over time (PNG files, whose
         paths are returned), and ``report.html`` with the summary, plots, config and warnings
-        (``results.files["report"]``)."""
-        from ..analysis.html_pages import write_run_report
+        (``results.files["report"]``). Repeated results: each repeat's plots and page, then the combined
+        page."""
+        from ..analysis.html_pages import write_repeats_report, write_run_report
         from ..analysis.routing_plots import plot_routing_results
 
+        if isinstance(results, RepeatedRunResults):
+            paths = [path for rep in results.repeats for path in self.visualize_results(rep)]
+            html = write_repeats_report(results)
+            if html is not None:
+                results.files["report"] = html
+            return paths
         if results.output_dir is None:
             return []
         paths = plot_routing_results(results, results.output_dir / "plots")
@@ -114,6 +129,9 @@ class RoutingTest:
         return compare_policies(cls, config, policies, Path(output_dir) if output_dir else None)
 
     # ------------------------------------------------------------------ internals
+    def _keep_partial(self, results: RepeatedRunResults) -> None:
+        self.partial_results = results
+
     @contextlib.asynccontextmanager
     async def _router(self, manager: ServerManager, workers: list[SGLangServer]) -> AsyncIterator[RouterEndpoint]:
         cfg = self.config
@@ -147,9 +165,16 @@ class RoutingTest:
             await proxy.stop()
 
     async def _inject_failures(
-        self, manager: ServerManager, workers: list[SGLangServer], events: list[dict[str, Any]]
+        self,
+        manager: ServerManager,
+        workers: list[SGLangServer],
+        events: list[dict[str, Any]],
+        trail: dict[str, list[list[float]]],
     ) -> None:
-        """Kill the scheduled workers at their times; an empty list restarts every killed worker."""
+        """Kill the scheduled workers at their times; an empty list restarts every killed worker. Each
+        worker's ``trail`` holds its request counter per process lifetime: the value just before a kill
+        ends one, the value just after a restart begins the next, so the requests served add up across
+        restarts."""
         start = time.monotonic()
         killed: list[SGLangServer] = []
         for at_s, indices in sorted(self.config.failure_schedule.items()):
@@ -158,6 +183,8 @@ class RoutingTest:
                 for w in killed:
                     logger.warning("failure schedule: restarting %s at t=%.1fs", w.server_id, at_s)
                     await manager.restart_server(w.server_id)
+                    after_restart = await self._server_counters(manager, [w])
+                    trail.setdefault(w.server_id, [[]]).append([after_restart[w.server_id]])
                     events.append(
                         {"t_s": round(time.monotonic() - start, 3), "event": "restarted", "worker_id": w.server_id}
                     )
@@ -165,6 +192,8 @@ class RoutingTest:
                 continue
             for i in indices:
                 logger.warning("failure schedule: killing %s at t=%.1fs", workers[i].server_id, at_s)
+                before_kill = await self._server_counters(manager, [workers[i]])
+                trail.setdefault(workers[i].server_id, [[]])[-1].append(before_kill[workers[i].server_id])
                 await asyncio.to_thread(manager.kill_server, workers[i].server_id)
                 killed.append(workers[i])
                 events.append(
@@ -195,13 +224,14 @@ class RoutingTest:
         target = LoadTarget(router.base_url, cfg.model_path, cfg.api_key, [w.base_url for w in workers], scrape)
         events: list[dict[str, Any]] = []
         counters: dict[str, dict[str, float]] = {}
+        trail: dict[str, list[list[float]]] = {}
         failure_task: asyncio.Task[None] | None = None
 
         async def on_start() -> None:
             nonlocal failure_task
             counters["start"] = await self._server_counters(manager, workers)
             if cfg.failure_schedule:
-                failure_task = asyncio.create_task(self._inject_failures(manager, workers, events))
+                failure_task = asyncio.create_task(self._inject_failures(manager, workers, events, trail))
 
         options = ExecutionOptions(
             flush_after_warmup=cfg.flush_cache_after_warmup,
@@ -220,20 +250,16 @@ class RoutingTest:
                 with contextlib.suppress(asyncio.CancelledError):
                     await failure_task
         counters["end"] = await self._server_counters(manager, workers)
-        return self._context(workers, router, events, counters)
+        return self._context(workers, router, events, _served(counters, trail))
 
     def _context(
         self,
         workers: list[SGLangServer],
         router: RouterEndpoint,
         events: list[dict[str, Any]],
-        counters: dict[str, dict[str, float]],
+        served: tuple[dict[str, float], list[str]],
     ) -> dict[str, Any]:
         cfg = self.config
-        served = {
-            w: counters["end"].get(w, float("nan")) - counters.get("start", {}).get(w, float("nan"))
-            for w in counters["end"]
-        }
         ctx: dict[str, Any] = {
             "name": cfg.name or f"{cfg.routing_policy}",
             "tag": cfg.name or cfg.routing_policy,
@@ -245,12 +271,15 @@ class RoutingTest:
             "num_workers": len(workers),
             "workers": {w.server_id: w.base_url for w in workers},
             "request_rate": cfg.request_rate,
+            "max_concurrency": cfg.max_concurrency,
             "num_prompts": cfg.num_prompts,
+            "duration_s": cfg.duration_s,
             "dataset_name": cfg.dataset_name,
             "max_running_requests": workers[0].server_info.get("max_running_requests", cfg.max_running_requests)
             if workers
             else None,
-            "server_requests_served": served,
+            "server_requests_served": served[0],
+            "server_counter_resets": served[1],
             "failure_events": events,
         }
         if router.proxy is not None:
@@ -267,7 +296,7 @@ class RoutingTest:
     ) -> RunResults:
         cfg = self.config
         collector = run.collector
-        summary = collector.get_metrics()
+        summary = measured_summary(run, cfg)
         summary["status"] = status
         summary["server_exits"] = [e.to_dict() for e in run.server_exits]
         if cfg.coverage:
@@ -279,7 +308,7 @@ class RoutingTest:
         if "router_overhead" in context:
             summary["router_decision_us_mean"] = _mean_decision_us(context["router_overhead"])
         line = {
-            **collector.bench_serving_summary(context),
+            **bench_line(summary, context),
             **summary,
             "context": context,
             "per_worker": table.to_dict(orient="records"),
@@ -301,6 +330,27 @@ class RoutingTest:
             files=files,
             per_worker=table,
         )
+
+
+def _served(
+    counters: dict[str, dict[str, float]], trail: dict[str, list[list[float]]]
+) -> tuple[dict[str, float], list[str]]:
+    """Requests each worker served during the load: the increase of its request counter from the start
+    to the end, summed over its process lifetimes when the failure schedule restarted it (``trail``), and
+    the workers whose counter was reset — restarted, or found lower than before (then the increase is
+    a lower bound: :func:`counter_increase`). NaN when the counter could not be read."""
+    served: dict[str, float] = {}
+    resets: list[str] = []
+    for worker, end in counters["end"].items():
+        lifetimes = [list(segment) for segment in trail.get(worker, [[]])]
+        lifetimes[0].insert(0, counters.get("start", {}).get(worker, math.nan))
+        lifetimes[-1].append(end)
+        increases = [counter_increase(segment) for segment in lifetimes]
+        counted = [value for value, _ in increases if not math.isnan(value)]
+        served[worker] = sum(counted) if counted else math.nan
+        if len(lifetimes) > 1 or any(reset for _, reset in increases):
+            resets.append(worker)
+    return served, resets
 
 
 def _mean_decision_us(stats: Any) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..http_api import api_url, auth_headers
 from ..load.dispatch import DispatchStats, dispatch
 from ..metrics.collector import MetricsCollector
 from ..metrics.prometheus import ScrapeTarget
+from ..metrics.window import LoadPhases
 from ..records import Request, RequestRecord
 from ..servers.server import ProcessExit
 from .progress import ProgressReporter
@@ -55,6 +57,8 @@ class ScenarioRun:
     directory: RunDirectory
     collector: MetricsCollector
     server_exits: list[ProcessExit] = field(default_factory=list)
+    load_phases: LoadPhases | None = None
+    """When the load started, its ramp-up and the end of its load phase (set as dispatch starts)."""
 
     @classmethod
     def start(cls, kind: str, output_dir: Path, config_dump: dict[str, Any]) -> ScenarioRun:
@@ -158,12 +162,21 @@ class ExecutionOptions:
     progress: bool = True
     label: str = ""
     watch_interval_s: float = 0.5
+    drain_timeout_s: float | None = None
+    """Cancel requests still running this long after the last arrival (None: wait for every one)."""
 
 
 async def _watch_processes(run: ScenarioRun, watch: Callable[[], list[ProcessExit]], interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         run.note_exits(watch())
+
+
+def _load_phases(config: WorkloadConfig, requests: Sequence[Request], start_ns: int) -> LoadPhases:
+    """The load phase ends at ``duration_s``, or for a load sized by ``num_prompts`` at the last arrival."""
+    last = max((r.arrival_offset_s for r in requests), default=0.0)
+    load_end_s = config.duration_s if config.duration_s is not None else last
+    return LoadPhases(start_ns, config.ramp_up_s, load_end_s)
 
 
 async def execute_workload(
@@ -236,13 +249,17 @@ async def execute_workload(
         try:
             if on_start is not None:
                 await on_start()
+            start_ns = time.monotonic_ns()
+            run.load_phases = _load_phases(config, requests, start_ns)
             await dispatch(
                 requests,
                 send,
                 max_concurrency=config.max_concurrency,
                 on_record=on_record,
+                start_ns=start_ns,
                 stats=stats,
                 keep_records=False,  # the collector streams them to disk and keeps only columns
+                drain_timeout_s=opts.drain_timeout_s,
             )
         finally:
             reporter.close()

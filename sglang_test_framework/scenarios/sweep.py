@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis.repeats import aggregate_repeats, mean_ci_display
 from ..config.sweep_config import SweepConfig, safe_name
 from ..errors import ConfigError, RunInterrupted
 from ..fileio import write_json_atomic, write_text_atomic
@@ -41,17 +42,25 @@ SWEEP_COLUMNS = (
 
 @dataclass
 class SweepResult:
-    """The combined table (one row per point) and where things were written."""
+    """The combined table (one row per point) and where things were written.
+
+    With repeats, ``table`` has one row per grid point: ``repeats`` (runs that completed), the mean of
+    each metric over them and ``<m>_ci95`` (95% CI half-width); ``runs`` has one row per run."""
 
     table: pd.DataFrame
     ran: list[str]
     skipped: list[str]
     failed: dict[str, str]
     files: dict[str, Path] = field(default_factory=dict)
+    runs: pd.DataFrame | None = None
+
+    def display_table(self) -> pd.DataFrame:
+        """:attr:`table` for reading: ``mean ±CI`` cells for repeated points."""
+        return mean_ci_display(self.table) if self.runs is not None else self.table
 
     def to_text(self) -> str:
         """Aligned plain-text table."""
-        return str(self.table.to_string(float_format=lambda v: f"{v:,.2f}"))
+        return str(self.display_table().to_string(float_format=lambda v: f"{v:,.2f}"))
 
 
 def _row(point_name: str, overrides: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +183,12 @@ def run_sweep(config: SweepConfig, plots: bool = True, resume: bool = False) -> 
             ran.append(point.name)
         rows.append({**_row(point.name, point.overrides, summary), "status": "completed", "error": None})
     table = pd.DataFrame(rows)
-    result = SweepResult(table, ran, skipped, failed)
+    runs = None
+    if config.repeats > 1:  # one row per point: mean ± 95% CI over its repeats; every run in sweep_runs.csv
+        runs, table = table, aggregate_repeats(table, [k.lstrip("-") for k in config.grid], SWEEP_COLUMNS)
+    result = SweepResult(table, ran, skipped, failed, runs=runs)
+    if runs is not None:
+        result.files["runs_csv"] = write_text_atomic(config.output_dir / "sweep_runs.csv", runs.to_csv(index=False))
     result.files["csv"] = write_text_atomic(config.output_dir / "sweep.csv", table.to_csv(index=False))
     result.files["text"] = write_text_atomic(config.output_dir / "sweep.txt", result.to_text() + "\n")
     _write_plots_and_report(config, result, {point.name: cfg.output_dir for point, cfg in planned}, plots)
@@ -203,5 +217,5 @@ def _write_plots_and_report(config: SweepConfig, result: SweepResult, run_dirs: 
         pngs = plot_sweep(result.table, list(config.grid), config.output_dir / "plots", settings)
         for path in pngs:
             result.files[f"plot_{path.stem}"] = path
-    page = sweep_report_html(result.table, summaries, result.failed, pngs, config.model_dump(mode="json"))
+    page = sweep_report_html(result.display_table(), summaries, result.failed, pngs, config.model_dump(mode="json"))
     result.files["report"] = write_report(config.output_dir / REPORT_FILE, page)

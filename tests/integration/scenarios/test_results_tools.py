@@ -1,8 +1,8 @@
-"""Sweeps (CLI, resumable), comparisons, server time series, SLO search — against the simulator."""
+"""Sweeps (CLI, resumable), comparisons, server time series — against the simulator (the SLO search:
+test_saturation.py)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +13,6 @@ import pandas as pd
 from sglang_test_framework.cli import main as cli_main
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.scenarios.node import NodeTest
-from sglang_test_framework.scenarios.slo_search import find_max_rate
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 SMALL = [
@@ -125,30 +124,6 @@ def test_timeseries_shows_queue_rising_when_rate_exceeds_capacity(tmp_path: Path
     paths = [p for p in results.output_dir.glob("**/*.png")] if results.output_dir else []
     test.analyze_results(results, print_report=False)
     assert (tmp_path / "plots" / "server_timeseries.png").exists() or paths
-
-
-def test_max_rate_under_slo_is_consistent_with_capacity(tmp_path: Path) -> None:
-    # 2 running requests × 40 output tokens × ~7 ms per decode step → capacity ≈ 2 / 0.3 s ≈ 7 req/s
-    cfg = NodeConfig(
-        model_path=MODEL,
-        backend="sim",
-        port=0,
-        dataset_name="random",
-        random_input_len=100,
-        random_output_len=40,
-        random_range_ratio=1.0,
-        num_prompts=30,
-        max_running_requests=2,
-        output_dir=tmp_path,
-        progress=False,
-        collect_timeseries=False,
-    )
-    result = find_max_rate(cfg, {"e2el": 800.0}, target_attainment=0.9, start_rate=1.0, max_rate=64.0, bisect_steps=3)
-    one_request_s = 40 * 0.0071 + 0.01
-    capacity = 2 / one_request_s
-    assert 0.25 * capacity < result.best_rate < 1.5 * capacity, (result.best_rate, capacity)
-    assert any(not p.passed for p in result.probes)
-    json.dumps(result.to_dict())
 
 
 def _sweep(sweep_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -108,6 +108,9 @@ def test_killed_worker_is_reported_and_run_finishes(tmp_path: Path) -> None:
     assert s["completed"] + s["failed"] == 60 and s["failed"] > 0
     events = results.context["failure_events"]
     assert [(e["event"], e["worker_id"]) for e in events] == [("killed", "worker_1"), ("restarted", "worker_1")]
+    served = results.context["server_requests_served"]
+    assert results.context["server_counter_resets"] == ["worker_1"]  # its counter restarted from 0
+    assert all(v >= 0 for v in served.values())  # never a negative count across the restart
     table = results.per_worker
     assert table is not None
     w1 = table[table["worker_id"] == "worker_1"].iloc[0]

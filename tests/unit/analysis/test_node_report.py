@@ -70,7 +70,7 @@ def test_report_has_the_key_lines() -> None:
         assert line in lines, line
     assert any(x.startswith("- Max Queue Depth: 42") for x in lines)
     assert any(x.startswith("- Max Server Queue Depth: 7") for x in lines)
-    assert "- TPOT (mean / P50 / P95 / P99): n/a / n/a / n/a / n/a ms" in lines  # missing values
+    assert "- TPOT (mean / P50 / P95 / P99): n/a" in lines  # undefined (e.g. without streaming): n/a, never 0
 
 
 def test_report_for_an_unbounded_rate_and_no_errors() -> None:
@@ -88,3 +88,19 @@ def test_table_columns_are_aligned() -> None:
     assert lines[2].index("1.50") + 4 == lines[3].index("1,234.25") + 8  # numbers right-aligned
     assert lines[3].endswith("n/a")
     assert format_table([]) == "(no rows)"
+
+
+def test_client_queue_label_follows_max_concurrency() -> None:
+    unset = format_node_report(SUMMARY, {**CONTEXT, "max_concurrency": None})
+    assert "max_concurrency is not set" in unset and "slot" not in unset
+    limited = format_node_report(SUMMARY, {**CONTEXT, "max_concurrency": 8})
+    assert "waiting for one of 8 max_concurrency slots" in limited
+    assert "slot" not in format_node_report(SUMMARY, CONTEXT)  # a context that does not say: no slot claimed
+
+
+def test_coalesced_chunks_line_explains_zero_itl_gaps() -> None:
+    lines = format_node_report({**SUMMARY, "coalesced_chunk_share": 0.021}, CONTEXT).splitlines()
+    line = next(x for x in lines if x.startswith("- Coalesced Chunks: "))
+    assert line.startswith("- Coalesced Chunks: 2.1% of chunks") and "ITL gaps between them are 0 and kept" in line
+    unstreamed = format_node_report({**SUMMARY, "coalesced_chunk_share": None}, CONTEXT)
+    assert "- Coalesced Chunks: n/a" in unstreamed

@@ -131,3 +131,20 @@ async def test_records_keep_the_absolute_schedule() -> None:
     recs = await dispatch(reqs, ok, start_ns=1_000)
     assert sorted(r.scheduled_ns for r in recs) == [1_000 + i * 1_000_000 for i in range(5)]
     assert all(r.arrival_ns >= r.scheduled_ns for r in recs)
+
+
+@pytest.mark.timeout(60)
+async def test_requests_still_running_after_the_drain_timeout_are_cancelled_and_recorded() -> None:
+    never = asyncio.Event()
+
+    async def send(req: Request, scheduled: int, arrival: int) -> RequestRecord:
+        if req.request_id in ("r1", "r3"):
+            await never.wait()  # an over-saturated server: these never finish
+        return await ok(req, scheduled, arrival)
+
+    seen: list[RequestRecord] = []
+    recs = await dispatch(requests(5), send, on_record=seen.append, drain_timeout_s=0.05)
+    assert sorted(r.request_id for r in recs) == [f"r{i}" for i in range(5)] and seen == recs
+    cancelled = sorted(r.request_id for r in recs if not r.success)
+    assert cancelled == ["r1", "r3"]
+    assert all(r.error_type == "cancelled" and "drain_timeout_s" in str(r.error) for r in recs if not r.success)

@@ -112,15 +112,15 @@ def test_the_collector_keeps_no_record_and_no_chunk_list(tmp_path: Path) -> None
         collector.add_record(record)
         assert (sys.getrefcount(record), sys.getrefcount(record.chunk_ns), sys.getrefcount(record.chunk_tokens)) == refs
     assert isinstance(collector.records, RecordLog) and len(collector.records) == 50  # read back from the file
-    # 63 bytes per request; 4 per token after the first chunk (7 of each request's 8)
-    assert collector.memory_bytes == 50 * 63 + 50 * 7 * 4
+    # 71 bytes per request; 4 per token after the first chunk (7 of each request's 8)
+    assert collector.memory_bytes == 50 * 71 + 50 * 7 * 4
 
 
 def test_memory_per_token_and_the_overflow_side_table() -> None:
     store = ColumnStore()
     long_gap = GAP_SENTINEL + 123
     store.append(with_fields(good(), chunk_ns=[T0 + 20 * MS, T0 + 20 * MS + long_gap], chunk_tokens=[1, 1]))
-    assert store.nbytes == 63 + 4 + 24
+    assert store.nbytes == 71 + 4 + 24
     gaps = store.view().gaps
     assert gaps.values.tolist() == [GAP_SENTINEL] and gaps.exact(0, 1).tolist() == [long_gap]
 

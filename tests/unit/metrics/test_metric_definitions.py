@@ -219,3 +219,34 @@ def test_a_span_that_ends_before_it_starts_is_missing() -> None:
     backwards = rec("b", 10, 20, [(30, 1)], 15)
     assert d.server_latency_ms(backwards) is None and d.ttft_ms(backwards) == 10
     assert d.max_in_flight([backwards]) == 0
+
+
+def test_tpot_is_missing_without_streaming_never_zero() -> None:
+    body = rec("nonstream", 0, 0, [(100, 5)], 100)  # one body: every token at the finish time
+    assert d.ttft_ms(body) == 100 and d.tpot_ms(body) is None and d.itl_ms(body) == []
+    all_in_first = rec("first", 0, 0, [(50, 5)], 90)  # the first chunk carried every token: decode not observed
+    assert d.tpot_ms(all_in_first) is None
+    summary = d.stats(d.tpot_ms(d.as_columns([body, all_in_first])))
+    assert summary["mean"] is None
+
+
+def coalesced(record: RequestRecord, count: object) -> RequestRecord:
+    record.coalesced_chunks = count  # type: ignore[assignment]  # wrong types are part of the test
+    return record
+
+
+def test_coalesced_chunks_and_their_share() -> None:
+    # R1: three token chunks, the last two read together; R2: two chunks, none coalesced
+    records = [coalesced(rec("a", 0, 0, [(10, 1), (20, 1), (20, 1)], 30), 2), R2, R3, R4]
+    assert d.coalesced_chunks(records) == 2
+    assert d.coalesced_chunk_share(records) == pytest.approx(2 / 5)  # R3 failed, R4 has one chunk: not counted
+    assert d.itl_ms(records[0]) == pytest.approx([10.0, 0.0])  # the zero gap the coalesced read explains
+
+
+def test_coalesced_share_is_missing_without_chunked_streams_and_clamps_impossible_counts() -> None:
+    assert d.coalesced_chunk_share([R4, rec("body", 0, 0, [(100, 5)], 100)]) is None
+    impossible = [
+        coalesced(rec("x", 0, 0, [(10, 1), (20, 1)], 30), 3),
+        coalesced(rec("y", 0, 0, [(10, 1), (20, 1)], 30), "2"),
+    ]
+    assert d.coalesced_chunk_share(impossible) is None and d.coalesced_chunks(impossible) == 0

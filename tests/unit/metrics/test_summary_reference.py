@@ -52,6 +52,8 @@ def _record(rng: random.Random, i: int) -> RequestRecord:
     first = send + rng.randint(5 * MS, 900 * MS)
     times, counts = _chunks(rng, first, tokens) if rng.random() < 0.85 else ([first], [tokens])  # or one body
     kind = rng.random()
+    token_chunks = sum(1 for k in counts if k)
+    coalesced = rng.choice([0, rng.randint(0, token_chunks), token_chunks + 1, "2"])  # the last two: impossible
     rec = RequestRecord(
         f"r{i}",
         prompt_len=rng.randint(1, 3000),
@@ -62,6 +64,7 @@ def _record(rng: random.Random, i: int) -> RequestRecord:
         finish_ns=times[-1] + rng.randint(0, 2 * MS),
         chunk_ns=times,
         chunk_tokens=counts,
+        coalesced_chunks=coalesced,  # type: ignore[arg-type]  # wrong types are part of the test
         output_tokens=sum(counts),
         cached_tokens=rng.choice([None, rng.randint(0, 500)]),
         success=True,
@@ -125,6 +128,23 @@ def _token_times(r: RequestRecord) -> list[int]:
     return out
 
 
+def _token_chunks(r: RequestRecord) -> int:
+    """Chunks carrying tokens of a record with valid token data (0 without)."""
+    return sum(1 for k in r.chunk_tokens if k) if _token_times(r) else 0
+
+
+def _later_tokens(r: RequestRecord) -> int:
+    """Tokens after the first token-carrying chunk (0 without valid token data)."""
+    times = _token_times(r)
+    return len(times) - next((k for k in r.chunk_tokens if k), 0) if times else 0
+
+
+def _coalesced(r: RequestRecord) -> int | None:
+    """The record's coalesced-chunk count, None when of the wrong type or more than its chunks."""
+    value = _count(r.coalesced_chunks)
+    return value if value is not None and value <= _token_chunks(r) else None
+
+
 def _max_overlap(intervals: list[tuple[int, int]]) -> int:
     events = sorted(ev for start, end in intervals for ev in ((start, 1), (end, -1)))
     best = current = 0
@@ -174,6 +194,9 @@ def reference_summary(records: list[RequestRecord]) -> dict[str, Any]:
     peak = float(max(Counter((t - origin) // 10**9 for t in all_times).values())) if all_times else 0.0
     cached = [r for r in ok if _count(r.cached_tokens) is not None and _count(r.prompt_len) is not None]
     cached_prompt = sum(_count(r.prompt_len) or 0 for r in cached)
+    streamed = [r for r in ok if _token_chunks(r) > 1 and _coalesced(r) is not None]
+    streamed_chunks = sum(_token_chunks(r) for r in streamed)
+    coalesced = sum(_coalesced(r) or 0 for r in streamed)
     out: dict[str, Any] = {
         "total_requests": len(records),
         "completed": len(ok),
@@ -199,6 +222,8 @@ def reference_summary(records: list[RequestRecord]) -> dict[str, Any]:
         ),
         "peak_output_throughput": peak,
         "cache_hit_rate": sum(_count(r.cached_tokens) or 0 for r in cached) / cached_prompt if cached_prompt else None,
+        "coalesced_chunks": coalesced,
+        "coalesced_chunk_share": coalesced / streamed_chunks if streamed_chunks else None,
     }
     spans: dict[str, Callable[[RequestRecord], float | None]] = {
         "server_latency": lambda r: _span_ms(r.send_ns, r.finish_ns),
@@ -209,6 +234,7 @@ def reference_summary(records: list[RequestRecord]) -> dict[str, Any]:
             ((_span_ms(r.send_ns, r.finish_ns) or 0) - (_span_ms(r.send_ns, r.first_token_ns) or 0))
             / ((_count(r.output_tokens) or 0) - 1)
             if (_count(r.output_tokens) or 0) > 1
+            and _later_tokens(r) > 0  # TPOT needs a token observed after the first chunk
             and _span_ms(r.send_ns, r.finish_ns) is not None
             and _span_ms(r.send_ns, r.first_token_ns) is not None
             else None
