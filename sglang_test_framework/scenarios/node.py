@@ -6,7 +6,6 @@ From the command line: ``sglang-test node …`` (or the spec's
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,10 @@ from ..metrics.prometheus import ScrapeTarget
 from ..results import RepeatedRunResults, RunResults
 from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
-from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
+from .coverage import ServerCoverage
 from .measurement import bench_line, measured_summary
 from .run_dir import RunStatus
-from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
+from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload, run_to_completion
 from .signals import run_with_signals
 
 __all__ = ["NodeTest"]
@@ -91,8 +90,9 @@ class NodeTest:
         requests = RequestGenerator(seed=cfg.seed).generate_requests(cfg)
         run = ScenarioRun.start("node", cfg.output_dir, cfg.model_dump(mode="json"))
         context: dict[str, Any] = {"name": cfg.name or f"node-{cfg.backend}", "backend": cfg.backend}
-        try:
-            prepare_server_coverage(cfg, cfg.output_dir)
+
+        async def body() -> None:
+            nonlocal context
             async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
                 server = await manager.start_server(cfg.to_server_config())
                 context = _context(cfg, server)
@@ -112,19 +112,13 @@ class NodeTest:
                     label=cfg.name or "node test",
                 )
                 await execute_workload(cfg, requests, target, run, options, watch=manager.unexpected_exits)
-        except asyncio.CancelledError:
-            covered = await report_server_coverage(cfg, cfg.output_dir)
-            self.partial_results = self._finish(run, context, "interrupted", server_coverage=covered)
-            raise
-        except Exception as exc:
-            covered = await report_server_coverage(cfg, cfg.output_dir)
-            error = f"{type(exc).__name__}: {exc}"
-            self.partial_results = self._finish(run, context, "failed", error=error, server_coverage=covered)
-            raise
-        covered = await report_server_coverage(cfg, cfg.output_dir)  # the servers stopped: their data is written
-        return self._finish(run, context, "completed", server_coverage=covered)
 
-    def _keep_partial(self, results: RepeatedRunResults) -> None:
+        def finish(status: RunStatus, error: str | None, covered: ServerCoverage | None) -> RunResults:
+            return self._finish(run, context, status, error=error, server_coverage=covered)
+
+        return await run_to_completion(cfg, cfg.output_dir, body, finish, self._keep_partial)
+
+    def _keep_partial(self, results: RunResults) -> None:
         self.partial_results = results
 
     def _finish(

@@ -25,10 +25,10 @@ from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
 from ..strategies.routing.factory import RoutingFactory
 from ..strategies.routing.proxy import RoutingProxy
-from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
+from .coverage import ServerCoverage
 from .measurement import bench_line, measured_summary
 from .run_dir import RunStatus
-from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
+from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload, run_to_completion
 from .signals import run_with_signals
 
 __all__ = ["RouterEndpoint", "RoutingTest"]
@@ -78,23 +78,18 @@ class RoutingTest:
         reqs = list(requests) if requests is not None else RequestGenerator(seed=cfg.seed).generate_requests(cfg)
         run = ScenarioRun.start("routing", cfg.output_dir, cfg.model_dump(mode="json"))
         context: dict[str, Any] = {"name": cfg.name or cfg.routing_policy, "workers": {}, "num_workers": 0}
-        try:
-            prepare_server_coverage(cfg, cfg.output_dir)
+
+        async def body() -> None:
+            nonlocal context
             async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
                 workers = await manager.start_servers(cfg.worker_server_configs())
                 async with self._router(manager, workers) as router:
                     context = await self._drive(manager, workers, router, reqs, run)
-        except asyncio.CancelledError:
-            covered = await report_server_coverage(cfg, cfg.output_dir)
-            self.partial_results = self._finish(run, context, "interrupted", server_coverage=covered)
-            raise
-        except Exception as exc:
-            covered = await report_server_coverage(cfg, cfg.output_dir)
-            error = f"{type(exc).__name__}: {exc}"
-            self.partial_results = self._finish(run, context, "failed", error=error, server_coverage=covered)
-            raise
-        covered = await report_server_coverage(cfg, cfg.output_dir)  # the workers stopped: their data is written
-        return self._finish(run, context, "completed", server_coverage=covered)
+
+        def finish(status: RunStatus, error: str | None, covered: ServerCoverage | None) -> RunResults:
+            return self._finish(run, context, status, error=error, server_coverage=covered)
+
+        return await run_to_completion(cfg, cfg.output_dir, body, finish, self._keep_partial)
 
     def visualize_results(self, results: RunResults) -> list[Path]:
         """Per-worker distribution bars, latency CDF, per-worker queue depth over time (PNG files, whose
@@ -129,7 +124,7 @@ class RoutingTest:
         return compare_policies(cls, config, policies, Path(output_dir) if output_dir else None)
 
     # ------------------------------------------------------------------ internals
-    def _keep_partial(self, results: RepeatedRunResults) -> None:
+    def _keep_partial(self, results: RunResults) -> None:
         self.partial_results = results
 
     @contextlib.asynccontextmanager

@@ -10,11 +10,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from ..client.request_sender import RequestSender
+from ..config.server_config import ServerSettings
 from ..config.workload import WorkloadConfig
 from ..errors import RunError
 from ..fileio import write_json_atomic, write_text_atomic
@@ -25,10 +26,13 @@ from ..metrics.prometheus import ScrapeTarget
 from ..metrics.window import LoadPhases
 from ..records import Request, RequestRecord
 from ..servers.server import ProcessExit
+from .coverage import ServerCoverage, prepare_server_coverage, report_server_coverage
 from .progress import ProgressReporter
 from .run_dir import RunDirectory, RunStatus
 
-__all__ = ["ExecutionOptions", "LoadTarget", "ScenarioRun", "execute_workload"]
+__all__ = ["ExecutionOptions", "LoadTarget", "ScenarioRun", "execute_workload", "run_to_completion"]
+
+R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
@@ -270,3 +274,27 @@ async def execute_workload(
             if scraping:
                 await collector.stop_collection()
     return collector
+
+
+async def run_to_completion(
+    settings: ServerSettings,
+    output_dir: Path,
+    body: Callable[[], Awaitable[None]],
+    finish: Callable[[RunStatus, str | None, ServerCoverage | None], R],
+    keep_partial: Callable[[R], None],
+) -> R:
+    """Run ``body`` (start the servers, drive the load, stop the servers), then write the results
+    whatever happened: ``finish(status, error, server_coverage)`` with ``completed``, or ``interrupted``
+    / ``failed`` (its results handed to ``keep_partial``) before the cancellation or error propagates.
+    Server coverage is prepared before the servers start and reported after they stopped."""
+    try:
+        prepare_server_coverage(settings, output_dir)
+        await body()
+    except asyncio.CancelledError:
+        keep_partial(finish("interrupted", None, await report_server_coverage(settings, output_dir)))
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        keep_partial(finish("failed", error, await report_server_coverage(settings, output_dir)))
+        raise
+    return finish("completed", None, await report_server_coverage(settings, output_dir))
