@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ChatMessage", "Request", "RequestRecord"]
+__all__ = ["ChatMessage", "ClientProcessStats", "Request", "RequestRecord"]
 
 ChatMessage = dict[str, str]
 
@@ -29,6 +29,13 @@ class Request:
         prompt_token_ids: Token ids when the workload sends ``input_ids`` instead of text.
         group_id: Shared-prefix group or conversation id, for routing analysis.
         turn: Turn index within a multi-turn conversation.
+        chain_id: Requests with the same chain id are sent one after another, each only after the
+            previous one finished (closed loop: a conversation's turns, a virtual user's requests), in
+            ``arrival_offset_s`` order; the first at its arrival offset. None: open loop. A chain is never
+            split across client processes.
+        think_time_s: For a chained request: wait this long after the previous request of its chain
+            finished before sending it.
+        routing_key: Sent as the ``X-SMG-Routing-Key`` header when set (sticky routing by session/user).
     """
 
     request_id: str
@@ -40,6 +47,9 @@ class Request:
     prompt_token_ids: list[int] | None = None
     group_id: int | None = None
     turn: int = 0
+    chain_id: int | None = None
+    think_time_s: float = 0.0
+    routing_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -99,3 +109,28 @@ class RequestRecord:
         """Inverse of :meth:`to_dict`; unknown keys are ignored so older files still load."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+@dataclass(slots=True)
+class ClientProcessStats:
+    """What one client process (the driver itself, a worker process or a remote shard) spent on a load.
+
+    Attributes:
+        index: Shard index (0 for a one-process client).
+        pid: Its process id.
+        host: Host name (a remote shard's node).
+        cpu_s: CPU seconds (user + system) the process used while the load ran.
+        wall_s: Wall seconds of the same interval; ``cpu_s / wall_s`` is its utilisation of one core.
+        requests: Requests it sent.
+    """
+
+    index: int
+    pid: int
+    host: str
+    cpu_s: float
+    wall_s: float
+    requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}

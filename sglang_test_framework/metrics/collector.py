@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..records import RequestRecord
+from ..records import ClientProcessStats, RequestRecord
 from . import definitions as d
 from .columns import ColumnStore, RequestColumns
 from .prometheus import ScrapeTarget
@@ -65,6 +65,8 @@ class MetricsCollector:
         self._log = log
         self._store = ColumnStore()
         self._sampler = TimeSeriesSampler()
+        self.client_processes: list[ClientProcessStats] = []
+        """CPU and wall time of each client process of the load (set by the runner), for the self-check."""
 
     @classmethod
     def from_records_file(cls, path: Path, run_start_ns: int | None = None) -> MetricsCollector:
