@@ -32,11 +32,17 @@ Per rate, ``max(--min-requests, rate × --seconds)`` requests; one markdown row 
 - server late p99: how late the reference server wrote tokens against their deadlines (the truth is
   what it really wrote, so this does not enter the errors; it shows the server kept up).
 - sustained: no failed request, lag p99 ≤ 1 ms and achieved within 1 % of the schedule's rate.
+- self-check: the verdict every run's summary carries (``client_bound``, metrics/client_check.py,
+  docs/client-precision.md) from the same records and the client processes' CPU: whether the client
+  would have flagged this run itself.
 
 Then the largest rate one process sustains is searched, for lag p99 ≤ 1 ms and (``--search-lag-ms``)
 a looser 5 ms that separates throughput from timer precision: geometric bisection between the last
 sustained and the first unsustained rate, each probe a fresh run of the same size rule. ``--processes
-N`` with N > 1 says "not available yet": the multi-process client does not exist yet.
+N`` (N > 1) repeats the table and the search with the multi-process client (``client_processes=N``:
+N worker processes on one schedule, docs/client-processes.md); every other row pins one process. Its
+client CPU is the sum over the workers and the driver (each one's ``ClientProcessStats`` over the load)
+minus the idle baseline times each one's wall time.
 
 ``--profile RATE`` instead runs one rate with a statistical CPU profiler (SIGPROF on the process CPU
 clock; each sample charged to the innermost recognised frame of the interrupted stack) and the
@@ -53,6 +59,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import math
@@ -77,8 +84,10 @@ import psutil
 from sglang_test_framework.client.request_sender import RequestSender
 from sglang_test_framework.config.workload import WorkloadConfig
 from sglang_test_framework.load.request_generator import RequestGenerator
+from sglang_test_framework.metrics.client_check import check_client
+from sglang_test_framework.metrics.columns import RequestColumns
 from sglang_test_framework.metrics.definitions import itl_ms
-from sglang_test_framework.records import RequestRecord
+from sglang_test_framework.records import ClientProcessStats, RequestRecord
 from sglang_test_framework.scenarios.runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload
 
 SERVER_SCRIPT = Path(__file__).with_name("reference_server.py")
@@ -100,6 +109,7 @@ class BenchConfig:
     min_requests: int = 300
     seed: int = 42
     progress: bool = True
+    processes: int = 1
 
     def requests_at(self, rate: float) -> int:
         """Requests of one run at ``rate`` req/s."""
@@ -118,6 +128,7 @@ class BenchConfig:
             ignore_eos=True,
             stream=True,
             warmup_requests=2,
+            client_processes=self.processes,
         )
 
 
@@ -201,6 +212,10 @@ class RunMeasure:
     server_cpu_s: float
     wall_s: float
     truth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    process_wall_s: float | None = None
+    """With several client processes: the sum of their wall times (the idle baseline applies to each)."""
+    processes: list[ClientProcessStats] = field(default_factory=list)
+    """Each client process's CPU and wall time (``MetricsCollector.client_processes``), for the self-check."""
 
 
 @dataclass
@@ -222,6 +237,8 @@ class RateResult:
     server_cpu_ms: float
     server_late_p99_ms: float
     tokens_exact: bool
+    client_bound_reason: str = ""
+    """The run's own self-check verdict (metrics/client_check.py): "" when not client-bound."""
 
     @property
     def rate_ok(self) -> bool:
@@ -269,7 +286,20 @@ async def _run(
     cpu, wall, server_cpu = time.process_time(), time.monotonic(), server.cpu_s()
     records = list(run.collector.records)
     run.collector.close()
-    return RunMeasure(records, cpu - start["cpu"], server_cpu - start["server"], wall - start["wall"])
+    processes = run.collector.client_processes
+    if cfg.processes > 1 and processes:  # the workers' CPU is theirs: sum every process's own figure
+        client_cpu_s = sum(p.cpu_s for p in processes)
+        return RunMeasure(
+            records,
+            client_cpu_s,
+            server_cpu - start["server"],
+            wall - start["wall"],
+            process_wall_s=sum(p.wall_s for p in processes),
+            processes=list(processes),
+        )
+    measured = RunMeasure(records, cpu - start["cpu"], server_cpu - start["server"], wall - start["wall"])
+    measured.processes = list(processes)
+    return measured
 
 
 def measure(
@@ -334,7 +364,7 @@ def analyse(rate: float, m: RunMeasure, cfg: BenchConfig, idle_cpu_per_s: float)
     sends = np.array([r.send_ns for r in recs if r.send_ns], dtype=np.int64)
     send_lag = (np.array([r.send_ns for r in recs], dtype=np.int64) - sched) / NS_PER_MS
     err = _errors(recs, m.truth, cfg)
-    marginal_cpu_s = m.client_cpu_s - idle_cpu_per_s * m.wall_s
+    marginal_cpu_s = m.client_cpu_s - idle_cpu_per_s * (m.process_wall_s or m.wall_s)
     return RateResult(
         offered=rate,
         requests=n,
@@ -351,15 +381,17 @@ def analyse(rate: float, m: RunMeasure, cfg: BenchConfig, idle_cpu_per_s: float)
         server_cpu_ms=m.server_cpu_s / n * 1e3,
         server_late_p99_ms=_pct(err["late"], 99),
         tokens_exact=bool(err["exact"]),
+        client_bound_reason=check_client(RequestColumns.from_records(recs), m.processes).client_bound_reason,
     )
 
 
-COLUMNS = 21
+COLUMNS = 22
 HEADER = (
     "| procs | offered req/s | requests | achieved req/s | vs sched | lag p50 ms | lag p99 ms | lag max ms "
     "| send lag p99 ms | TTFT err mean ms | TTFT err p99 ms | send→server mean / p99 ms "
     "| first write→read mean / p99 ms | ITL err mean ms | ITL \\|err\\| p99 ms "
-    "| client CPU ms/req | server CPU ms/req | server late p99 ms | failed | tokens exact | sustained |"
+    "| client CPU ms/req | server CPU ms/req | server late p99 ms | failed | tokens exact | sustained "
+    "| self-check: client-bound |"
 )
 
 
@@ -384,6 +416,7 @@ def row(r: RateResult, processes: int = 1) -> str:
         f"{r.failed}",
         "yes" if r.tokens_exact else "NO",
         "yes" if r.sustained() else "no",
+        f"YES: {r.client_bound_reason}" if r.client_bound_reason else "no",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -479,6 +512,10 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     ("sglang_test_framework/client/request_sender.py", "add", _FIELDS),
     ("sglang_test_framework/client/request_sender.py", "send_request", _PAYLOAD),
     ("sglang_test_framework/client/request_sender.py", "", "sender: stream loop, watchdog, _complete"),
+    ("sglang_test_framework/client/http1.py", "encode_head", "HTTP request: http1 head, pool, connection write"),
+    ("sglang_test_framework/client/http1.py", "acquire", "HTTP request: http1 head, pool, connection write"),
+    ("sglang_test_framework/client/http1.py", "send", "HTTP request: http1 head, pool, connection write"),
+    ("sglang_test_framework/client/http1.py", "", "HTTP read: http1 protocol, head, chunked decoding"),
     ("sglang_test_framework/metrics/record_log.py", "", _JSONL),
     ("sglang_test_framework/records.py", "to_dict", _JSONL),
     ("sglang_test_framework/metrics/", "", "columns: ColumnStore.append"),
@@ -638,11 +675,11 @@ def _workdir() -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _print_rows(rows: Sequence[RateResult]) -> None:
+def _print_rows(rows: Sequence[RateResult], processes: int = 1) -> None:
     print(HEADER)
     print("|" + "---:|" * COLUMNS)
     for r in rows:
-        print(row(r), flush=True)
+        print(row(r, processes), flush=True)
 
 
 def _table(
@@ -653,15 +690,16 @@ def _table(
     rows = []
     for rate in rates:
         rows.append(analyse(rate, measure(cfg, rate, server, workdir), cfg, idle))
-        print(row(rows[-1]), flush=True)
+        print(row(rows[-1], cfg.processes), flush=True)
+    procs = f"{cfg.processes} process{'es' if cfg.processes > 1 else ''}"
     for lag_ms in lags:
         best, probes = search_max_rate(cfg, server, workdir, rows, idle, lag_ms)
         if probes:
-            print(f"\nSearch probes (1 process, lag p99 ≤ {lag_ms:g} ms):\n")
-            _print_rows(probes)
+            print(f"\nSearch probes ({procs}, lag p99 ≤ {lag_ms:g} ms):\n")
+            _print_rows(probes, cfg.processes)
         what = f"lag p99 ≤ {lag_ms:g} ms, achieved within {RATE_TOLERANCE:.0%} of the schedule, no failure"
         found = f"{best:g} req/s (bracketed to ×1.1)" if best is not None else f"none ≥ {min(rates):g} req/s"
-        print(f"\nMax rate, 1 process ({what}): {found}")
+        print(f"\nMax rate, {procs} ({what}): {found}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -670,7 +708,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rates", nargs="+", type=float, default=list(DEFAULT_RATES))
     p.add_argument("--seconds", type=float, default=3.0, help="each run sends rate × seconds requests")
     p.add_argument("--min-requests", type=int, default=300, help="… but at least this many")
-    p.add_argument("--processes", type=int, default=1, help="client processes (N > 1: not available yet)")
+    p.add_argument("--processes", type=int, default=1, help="also run the table with N client processes")
     p.add_argument("--ttft-ms", type=float, default=20.0)
     p.add_argument("--itl-ms", type=float, default=5.0)
     p.add_argument(
@@ -702,8 +740,9 @@ def main(argv: list[str] | None = None) -> None:
             profile(cfg, a.profile, server, workdir, idle, a.top)
         else:
             _table(cfg, a.rates, server, workdir, idle, a.search_lag_ms)
-    if a.processes > 1:
-        print(f"\n{a.processes} processes: not available yet (the multi-process client is future work).")
+            if a.processes > 1:
+                print(f"\n### {a.processes} client processes (one schedule on CLOCK_MONOTONIC)\n")
+                _table(dataclasses.replace(cfg, processes=a.processes), a.rates, server, workdir, idle, a.search_lag_ms)
     print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

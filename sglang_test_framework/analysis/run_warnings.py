@@ -1,5 +1,6 @@
 """Warnings about a run that a reader should act on: a run that did not complete, servers that exited,
-failed requests by type, failed server samples, an over-saturated run (or one too short to judge).
+failed requests by type, failed server samples, an over-saturated run (or one too short to judge), a
+client-bound run (the load generator, not the server, limited it: metrics/client_check.py).
 
 Each check is a :data:`WarningCheck`: a pure function of the run's summary and context returning its
 warnings. :data:`WARNING_CHECKS` lists them in report order; :func:`run_warnings` runs them all.
@@ -11,7 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WARNING_CHECKS", "RunWarning", "WarningCheck", "run_warnings"]
+__all__ = ["SEVERE_KINDS", "WARNING_CHECKS", "RunWarning", "WarningCheck", "run_warnings"]
+
+SEVERE_KINDS: frozenset[str] = frozenset({"status", "server_exit", "saturation", "client_bound"})
+"""Warning kinds shown in red (report.html, and the console when it is a terminal)."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,7 @@ class RunWarning:
 
     Attributes:
         kind: Stable identifier (``status``, ``server_exit``, ``failed_requests``, ``scrape_errors``,
-            ``saturation``, ``saturation_unjudged``).
+            ``saturation``, ``saturation_unjudged``, ``client_bound``).
         message: One line saying what happened and, where we know, what to do.
         detail: Supporting text shown under it (a log tail, error messages); may be empty.
     """
@@ -106,9 +110,28 @@ def _saturation(summary: Mapping[str, Any], context: Mapping[str, Any]) -> list[
     return []
 
 
-WARNING_CHECKS: tuple[WarningCheck, ...] = (_status, _server_exits, _failed_requests, _scrape_errors, _saturation)
-"""Every check, in report order. Still to come: client-bound runs (dispatcher lag: ``p99_schedule_lag``,
-the client falling behind its schedule)."""
+def _client_bound(summary: Mapping[str, Any], context: Mapping[str, Any]) -> list[RunWarning]:
+    """``client_bound`` (metrics/client_check.py): the client, not the server, limited the run."""
+    if summary.get("client_bound") is not True:
+        return []
+    message = (
+        f"Client-bound: {summary.get('client_bound_reason') or 'reason unknown'}. The client, not the server, "
+        "limited this run: the load sent is not the schedule asked for, and client delays may be in the latencies; "
+        "lower request_rate, use more client processes (client_processes), or run the client on a less busy "
+        "machine (docs/client-precision.md)."
+    )
+    return [RunWarning("client_bound", message)]
+
+
+WARNING_CHECKS: tuple[WarningCheck, ...] = (
+    _status,
+    _server_exits,
+    _client_bound,
+    _failed_requests,
+    _scrape_errors,
+    _saturation,
+)
+"""Every check, in report order."""
 
 
 def run_warnings(

@@ -8,11 +8,14 @@ cheapest check and the one that rejects ``bool``.
 
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ..records import Request
 
@@ -22,8 +25,10 @@ __all__ = [
     "Extractor",
     "ServerTimings",
     "build_payload",
+    "dump_json",
     "extract_chunk",
     "extractor_for",
+    "load_json",
     "server_timings",
 ]
 
@@ -55,20 +60,41 @@ def build_payload(
         if request.prompt_token_ids is not None:
             body["input_ids"] = request.prompt_token_ids
         else:
-            body["text"] = request.prompt
+            body["text"] = request.prompt_text()
     else:
         body = {"model": model, "temperature": 0.0, "stream": stream, "ignore_eos": ignore_eos}
         if stream:
             body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
         if api_type == "openai":
-            body["prompt"] = request.prompt
+            body["prompt"] = request.prompt_text()
             body["max_tokens"] = request.output_len
         else:
-            body["messages"] = request.messages or [{"role": "user", "content": request.prompt}]
+            body["messages"] = request.messages or [{"role": "user", "content": request.prompt_text()}]
             body["max_completion_tokens"] = request.output_len
     if extra:
         body.update(extra)
     return body
+
+
+def load_json(data: bytes) -> Any:
+    """``data`` decoded as JSON: orjson (several times faster than ``json`` on every chunk), and where
+    orjson refuses the text, the standard library, so that the result and the error stay ``json.loads``'s:
+    it accepts what orjson does not (``NaN``, integers beyond 64 bits) and names the problem
+    (``UnicodeDecodeError``, ``JSONDecodeError``). Unlike ``json``, any nesting depth decodes (no
+    ``RecursionError``); the extractors then reject a value of the wrong type as usual."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def dump_json(body: Any) -> bytes:
+    """``body`` as UTF-8 JSON bytes: orjson, or ``json.dumps`` for what orjson refuses (non-string keys,
+    integers beyond 64 bits), which also raises the standard error for what neither can encode."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body).encode()
 
 
 class ChunkError(ValueError):

@@ -1,16 +1,17 @@
-"""RequestSender: sends one request over a pooled aiohttp session and records precise timings.
+"""RequestSender: sends one request over a pooled connection and records precise timings.
 
-Every socket read is timestamped before any parsing. Errors are stored on the record, never raised:
-any exception while sending or parsing (a malformed field, invalid JSON or UTF-8, JSON nested too
-deep, a broken connection, a timeout) becomes a failed record with a cause; only CancelledError
-propagates.
+Streamed requests to ``http://`` URLs go over :mod:`.http1` (our own HTTP/1.1 protocol: each read is
+parsed in the protocol's callback, the sending task wakes once per request); ``https://`` and
+non-streaming requests over one aiohttp session. Every socket read is timestamped before any parsing.
+Errors are stored on the record, never raised: any exception while sending or parsing (a malformed
+field, invalid JSON or UTF-8, JSON nested too deep, a broken connection, a timeout) becomes a failed
+record with a cause; only CancelledError propagates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from types import TracebackType
@@ -20,12 +21,28 @@ import aiohttp
 
 from ..http_api import auth_headers
 from ..records import Request, RequestRecord
-from .payloads import ChunkError, ChunkInfo, Extractor, build_payload, extractor_for, server_timings
+from .answers import AnswerCollector, collecting
+from .http1 import ConnectionPool, Exchange, encode_head, split_http_url
+from .payloads import (
+    ChunkError,
+    ChunkInfo,
+    Extractor,
+    build_payload,
+    dump_json,
+    extractor_for,
+    load_json,
+    server_timings,
+)
 from .sse import SSEParser
 
 __all__ = ["RequestSender"]
 
 WORKER_HEADER = "X-Worker-Id"
+ROUTING_KEY_HEADER = "X-SMG-Routing-Key"
+ROUTED_WORKER_HEADER = "x-smg-routed-worker-id"
+"""SMG names the worker (its URL) it sent the request to."""
+GATEWAY_ERROR_HEADER = "x-smg-error-code"
+"""Set on errors SMG itself answered (admission 429, no worker…): error_type ``gateway``, not ``http``."""
 CONNECT_TIMEOUT_S = 30.0
 _ERROR_BODY_BYTES = 2048
 # aiohttp >= 3.10 raises ConnectionTimeoutError for a connect timeout; 3.9 raises ServerTimeoutError for both.
@@ -141,7 +158,9 @@ def _finite_positive(name: str, value: float) -> float:
 class RequestSender:
     """``async with RequestSender() as sender: record = await sender.send_request(req, url, "sglang")``.
 
-    One pooled ``aiohttp.ClientSession`` for all requests (keep-alive, no per-host limit).
+    One keep-alive pool (no per-host limit) for each transport: :mod:`.http1` for streamed ``http://``
+    requests, an ``aiohttp.ClientSession`` for the rest. Both store every failure on the record the
+    same way (same ``error_type`` and message).
 
     Args:
         timeout_s: Total time allowed for one request, from send to the last byte.
@@ -175,24 +194,38 @@ class RequestSender:
         self.extra = dict(extra_request_body or {})
         self._headers = {"Content-Type": "application/json", **(headers or {}), **auth_headers(api_key)}
         connect_s = min(CONNECT_TIMEOUT_S, self.timeout_s)
-        self._timeout = aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=connect_s)
+        # The total timeout is one asyncio.timeout around each request (send_request): aiohttp's own
+        # ``total`` enters and leaves a timer context on every read of the stream.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s)
         # sock_read bounds the wait for a stream's headers; _IdleWatchdog takes over once they are in.
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=self.timeout_s, sock_connect=connect_s, sock_read=self.idle_timeout_s
-        )
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=self.idle_timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
+        self._targets: dict[str, tuple[str, int, str, str] | None] = {}  # split_http_url, once per URL
 
     async def __aenter__(self) -> RequestSender:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(connector=connector, read_bufsize=2**17, timeout=self._timeout)
+        self._pool = ConnectionPool(self._timeout.sock_connect or CONNECT_TIMEOUT_S)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _http1_target(self, url: str) -> tuple[str, int, str, str] | None:
+        """Where a streamed request to ``url`` goes over :mod:`.http1` (None: aiohttp sends it)."""
+        try:
+            return self._targets[url]
+        except KeyError:
+            target = self._targets[url] = split_http_url(url)
+            return target
 
     async def send_request(
         self,
@@ -221,22 +254,76 @@ class RequestSender:
             arrival_ns=arrival_ns or now,
             group_id=request.group_id,
             turn=request.turn,
+            workload=request.workload,
         )
         state = _Stream(cumulative=api_type == "sglang")
+        extract = extractor_for(api_type)
+        answer = AnswerCollector() if request.collect_output else None  # closed-loop sessions (answers.py)
+        if answer is not None:
+            extract = collecting(extract, api_type, answer)
         try:
-            body = json.dumps(build_payload(request, api_type, stream, self.model, self.ignore_eos, self.extra))
+            body = dump_json(build_payload(request, api_type, stream, self.model, self.ignore_eos, self.extra))
             headers = {**self._headers, "X-Request-Id": request.request_id}
-            timeout = self._stream_timeout if stream else self._timeout
+            if request.routing_key is not None:
+                headers[ROUTING_KEY_HEADER] = request.routing_key
+            target = self._http1_target(api_url) if stream else None
             record.send_ns = time.monotonic_ns()
-            async with self._session.post(api_url, data=body.encode(), headers=headers, timeout=timeout) as resp:
-                if not await self._receive(resp, state, record, extractor_for(api_type), stream):
-                    return record
+            async with asyncio.timeout(self.timeout_s):
+                if target is not None:
+                    received = await self._exchange(target, body, headers, state, record, extract)
+                else:
+                    timeout = self._stream_timeout if stream else self._timeout
+                    async with self._session.post(api_url, data=body, headers=headers, timeout=timeout) as resp:
+                        received = await self._receive(resp, state, record, extract, stream)
+            if not received:
+                return record
         except Exception as exc:
             _apply(record, state)
             with contextlib.suppress(ChunkError):  # best effort: the record has already failed
                 _apply_server_timings(record, state)
             return _fail(record, *self._describe(exc, record))
+        finally:
+            if answer is not None:
+                answer.store(record)
         return _complete(record, state)
+
+    async def _exchange(
+        self,
+        target: tuple[str, int, str, str],
+        body: bytes,
+        headers: dict[str, str],
+        state: _Stream,
+        record: RequestRecord,
+        extract: Extractor,
+    ) -> bool:
+        """A streamed request over :mod:`.http1` (plain http): the protocol feeds each read to the SSE sink
+        in its own callback, and this task wakes once, when the response is complete or failed. False
+        (and ``record`` failed) on an HTTP error status."""
+        assert self._pool is not None
+        host, port, path, authority = target
+        request_bytes = encode_head("POST", path, authority, headers, len(body)) + body
+        conn = await self._pool.acquire(host, port)
+        result: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        exchange = Exchange(_SSESink(state, record, extract), result)
+        conn.send(exchange, request_bytes)
+        exchange.start_idle_timer(self.idle_timeout_s, conn.abandon)
+        try:
+            await result
+        finally:
+            failed = not result.done() or result.cancelled() or result.exception() is not None
+            if failed or (exchange.status != 200 and not exchange.complete):
+                exchange.stop_idle_timer()
+                conn.abandon()  # given up or failed mid-response: the connection is not reused
+                result.cancel()  # (if still pending) nothing will resolve it now
+            if exchange.status is not None:
+                record.http_status = exchange.status
+                record.worker_id = exchange.headers.get(WORKER_HEADER.lower())
+                record.routed_worker = exchange.headers.get(ROUTED_WORKER_HEADER)
+        if exchange.status != 200:
+            text = exchange.error_body.decode(errors="replace")
+            _fail_status(record, exchange.status or 0, text, exchange.headers.get(GATEWAY_ERROR_HEADER))
+            return False
+        return True
 
     async def _receive(
         self, resp: aiohttp.ClientResponse, state: _Stream, record: RequestRecord, extract: Extractor, stream: bool
@@ -244,12 +331,12 @@ class RequestSender:
         """Read the response into ``state``; False (and ``record`` failed) on an HTTP error status."""
         record.http_status = resp.status
         record.worker_id = resp.headers.get(WORKER_HEADER)
+        record.routed_worker = resp.headers.get(ROUTED_WORKER_HEADER)
         watchdog = _IdleWatchdog(resp, state, self.idle_timeout_s) if stream else None
         try:
             if resp.status != 200:
                 text = (await resp.content.read(_ERROR_BODY_BYTES)).decode(errors="replace")
-                record.finish_ns = time.monotonic_ns()
-                _fail(record, "http", f"HTTP {resp.status}: {text[:300]}")
+                _fail_status(record, resp.status, text, resp.headers.get(GATEWAY_ERROR_HEADER))
                 return False
             if stream:
                 await _read_stream(resp.content, state, record, extract)
@@ -277,39 +364,64 @@ class RequestSender:
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             kind = "stream" if record.http_status is not None else "connection"
             return kind, f"{type(exc).__name__}: {_text(exc)}"
-        # json's ValueError / UnicodeDecodeError / RecursionError (deep nesting), or anything unexpected
+        # json's ValueError / UnicodeDecodeError (payloads.load_json), or anything unexpected
         kind = "stream" if record.http_status is not None else "client"
         return kind, f"{kind}: {type(exc).__name__}: {_text(exc)}"
+
+
+class _SSESink:
+    """The events of one streamed response into ``state`` (the hot path: names bound once per request).
+    Used by both transports: aiohttp's reads (:func:`_read_stream`) and :mod:`.http1`'s protocol."""
+
+    __slots__ = ("_add", "_chunks", "_extract", "_parser", "_record", "_split", "_state")
+
+    def __init__(self, state: _Stream, record: RequestRecord, extract: Extractor) -> None:
+        self._parser = SSEParser()
+        self._split = self._parser.feed
+        self._state = state
+        self._add = state.add
+        self._chunks = state.chunk_ns
+        self._record = record
+        self._extract = extract
+
+    def feed(self, data: bytes, now_ns: int) -> bool:
+        """The bytes of one socket read, stamped ``now_ns`` before any parsing; True after ``[DONE]``."""
+        self._state.last_read_ns = now_ns
+        chunks, add, extract = self._chunks, self._add, self._extract
+        before = len(chunks)
+        for payload in self._split(data):
+            add(extract(load_json(payload)), now_ns)
+        _count_coalesced(self._state, len(chunks) - before)
+        if self._parser.done:
+            self._record.finish_ns = now_ns
+            return True
+        return False
+
+    def end(self, now_ns: int) -> None:
+        """The body ended (before ``[DONE]`` unless it came)."""
+        state = self._state
+        state.last_read_ns = now_ns
+        for payload in self._parser.flush():  # at most one unterminated event
+            self._add(self._extract(load_json(payload)), now_ns)
+        self._record.finish_ns = now_ns
+        if not self._parser.done and state.error is None:
+            state.error = "stream ended before [DONE]"
 
 
 async def _read_stream(
     content: aiohttp.StreamReader, state: _Stream, record: RequestRecord, extract: Extractor
 ) -> None:
-    # The hot path: names are bound to locals once per request.
-    parser = SSEParser()
-    feed = parser.feed
+    sink = _SSESink(state, record, extract)
+    feed = sink.feed
     readany = content.readany
-    loads = json.loads
-    add = state.add
     monotonic_ns = time.monotonic_ns
-    chunks = state.chunk_ns
     while True:
         data = await readany()
         now = monotonic_ns()  # taken as soon as the bytes are read, before any parsing
-        state.last_read_ns = now
         if not data:
-            for payload in parser.flush():  # at most one unterminated event
-                add(extract(loads(payload)), now)
-            record.finish_ns = now
-            if not parser.done and state.error is None:
-                state.error = "stream ended before [DONE]"
+            sink.end(now)
             return
-        before = len(chunks)
-        for payload in feed(data):
-            add(extract(loads(payload)), now)
-        _count_coalesced(state, len(chunks) - before)
-        if parser.done:
-            record.finish_ns = now
+        if feed(data, now):
             return
 
 
@@ -323,7 +435,7 @@ async def _read_body(resp: aiohttp.ClientResponse, state: _Stream, record: Reque
     """A non-streaming response: one body, all its tokens at the finish time."""
     raw = await resp.read()
     record.finish_ns = time.monotonic_ns()
-    state.add(extract(json.loads(raw)), record.finish_ns)
+    state.add(extract(load_json(raw)), record.finish_ns)
     if state.total and not state.chunk_ns:
         state.chunk_ns, state.chunk_tokens = [record.finish_ns], [state.total]
 
@@ -333,6 +445,15 @@ def _text(exc: BaseException) -> str:
         return str(exc)[:300]
     except Exception:  # a broken __str__ must not turn a failed record into an escaped exception
         return "(unprintable)"
+
+
+def _fail_status(record: RequestRecord, status: int, text: str, gateway_code: str | None) -> None:
+    """Fail ``record`` for an HTTP error status (``gateway`` when SMG itself answered)."""
+    record.finish_ns = time.monotonic_ns()
+    if gateway_code is not None:
+        _fail(record, "gateway", f"HTTP {status} from the router ({gateway_code}): {text[:300]}")
+    else:
+        _fail(record, "http", f"HTTP {status}: {text[:300]}")
 
 
 def _fail(record: RequestRecord, error_type: str, message: str) -> RequestRecord:

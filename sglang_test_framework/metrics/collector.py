@@ -44,8 +44,9 @@ def _json_safe(value: Any) -> Any:
 class MetricsCollector:
     """Collects request records and server samples; every number comes from :mod:`.definitions`.
 
-    Each added record is appended to a JSONL file at once (one flushed line per record, so a crash or
-    Ctrl-C loses nothing already measured) and folded into compact columns (:mod:`.columns`: 63 bytes
+    Each added record is appended to a JSONL file (one line per record, written within 100 ms in batches
+    and at close: Ctrl-C loses nothing already measured, a hard crash at most the last 100 ms;
+    :mod:`.record_log`) and folded into compact columns (:mod:`.columns`: 63 bytes
     per request and 4 per output token); no record object is kept. :attr:`records` reads them back from
     the file. The summary can be taken at any time, also of a run still going or interrupted.
 
@@ -94,8 +95,9 @@ class MetricsCollector:
         return self._log.skipped_lines
 
     def add_record(self, record: RequestRecord) -> None:
-        """Append ``record`` to the JSONL file (flushed) and fold it into the columns. A value of the wrong
-        type in the record counts as missing in the metrics; only a failed write (``OSError``) raises."""
+        """Append ``record`` to the JSONL file (batched: :mod:`.record_log`) and fold it into the columns.
+        A value of the wrong type in the record counts as missing in the metrics; only a failed write
+        (``OSError``) raises."""
         self._log.append(record)
         self._store.append(record)
 

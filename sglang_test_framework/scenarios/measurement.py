@@ -9,13 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from ..config.closed_loop import has_sessions
 from ..config.workload import WorkloadConfig
+from ..metrics.client_check import check_client
 from ..metrics.collector import MetricsCollector
 from ..metrics.columns import Floats, Ints
 from ..metrics.saturation import judge_saturation
 from ..metrics.summary import bench_serving_view
 from ..metrics.window import MeasureWindow, resolve_window, window_goodput, window_summary
 from .runner import ScenarioRun
+from .trace_summary import trace_block
 
 __all__ = ["SERVER_QUEUE_METRIC", "bench_line", "measure_window", "measured_goodput", "measured_summary"]
 
@@ -46,13 +49,20 @@ def measure_window(run: ScenarioRun, config: WorkloadConfig) -> MeasureWindow:
 def measured_summary(run: ScenarioRun, config: WorkloadConfig) -> dict[str, Any]:
     """``MetricsCollector.get_metrics()`` with the window applied (:func:`..metrics.window.window_summary`)
     and the saturation verdict (``saturated``, ``saturation_reason``, ``backlog_slope``,
-    ``server_queue_slope``; :func:`..metrics.saturation.judge_saturation`)."""
+    ``server_queue_slope``; :func:`..metrics.saturation.judge_saturation`) and the client self-check
+    (``client_check``, ``client_bound``, ``client_bound_reason``; :mod:`..metrics.client_check`)."""
     collector = run.collector
     columns = collector.columns()
     window = measure_window(run, config)
     summary = collector.get_metrics()
     summary.update(window_summary(columns, window))
     summary.update(judge_saturation(columns, window, server_queue_series(collector)).to_dict())
+    # sends that wait on the server (a concurrency slot, the previous turn of a chain) make no send-rate verdict
+    open_loop = config.max_concurrency is None and config.virtual_users is None and not has_sessions(config)
+    check = check_client(columns, collector.client_processes, open_loop=open_loop, saturated=summary["saturated"])
+    summary.update(check.to_dict())
+    if config.dataset_name == "trace":
+        summary["trace"] = trace_block(config, columns)
     return summary
 
 

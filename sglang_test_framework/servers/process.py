@@ -6,7 +6,6 @@ This module (with the rest of ``servers/``) is the only code in the package that
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -14,21 +13,14 @@ import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
+from ..proc_util import die_with_parent
 from ..redact import redact_argv
 
-__all__ = ["ManagedProcess", "log_tail"]
+__all__ = ["ManagedProcess", "ProcessHandle", "log_tail"]
 
 logger = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask the kernel to SIGTERM the child if we die without cleaning up (even on SIGKILL)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -42,6 +34,24 @@ def log_tail(path: Path, lines: int = 40) -> str:
     except OSError:
         return ""
     return "\n".join(data.splitlines()[-lines:])
+
+
+class ProcessHandle(Protocol):
+    """What the manager needs of a server's process: a local :class:`ManagedProcess`, or a process a Ray
+    actor owns on another node (``servers/ray_backend.RayProcess``)."""
+
+    @property
+    def log_path(self) -> Path: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def is_running(self) -> bool: ...
+    def log_tail(self, lines: int = 40) -> str: ...
+    def stop(self, timeout_s: float = 10.0) -> int | None: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def kill_now(self) -> None: ...
 
 
 class ManagedProcess:
@@ -71,7 +81,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             env=self.env,
             start_new_session=True,
-            preexec_fn=_child_setup if in_main else None,
+            preexec_fn=die_with_parent if in_main else None,
         )
         logger.debug("started %s pid=%d: %s", self.name, self._popen.pid, " ".join(redact_argv(self.argv)))
 
