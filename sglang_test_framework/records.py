@@ -8,11 +8,25 @@ process on the machine, so client records and the simulator's ground-truth log a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["ChatMessage", "ClientProcessStats", "Request", "RequestRecord"]
+__all__ = ["NOT_SENT", "ChatMessage", "ClientProcessStats", "PromptSource", "Request", "RequestRecord"]
 
 ChatMessage = dict[str, str]
+
+NOT_SENT = "not_sent"
+"""``error_type`` of a request a virtual user never sent because it left (``Request.user_windows``): no
+timestamps; every metric, the success rate and the progress count leave it out and the summary counts it
+as ``not_sent`` (docs/workloads.md, "Users that leave")."""
+
+
+class PromptSource(Protocol):
+    """Builds a prompt's text when it is sent (picklable), so a workload of very long prompts (a
+    replayed trace) does not hold every prompt's text in memory at once."""
+
+    def text(self) -> str:
+        """The prompt text."""
+        ...
 
 
 @dataclass(slots=True)
@@ -36,6 +50,18 @@ class Request:
         think_time_s: For a chained request: wait this long after the previous request of its chain
             finished before sending it.
         routing_key: Sent as the ``X-SMG-Routing-Key`` header when set (sticky routing by session/user).
+        workload: Name of the mixed-workload component this request belongs to (None outside a mix).
+        extends_previous: A closed-loop session turn: ``prompt`` / ``messages`` / ``prompt_token_ids`` hold
+            only this turn's new user part; at send time the dispatcher prefixes the previous turn of the
+            chain and the answer the server gave to it (:mod:`.load.sessions`).
+        collect_output: The sender keeps the answer on the record (``output_text``, and ``output_ids``
+            from ``/generate``): the next turn of a session is built from it.
+        prompt_source: When set, ``prompt`` is empty and the text is built at send time
+            (:meth:`prompt_text`; trace replay, load/trace_replay.py).
+        user_windows: On the first request of a virtual user's chain whose user leaves: the spans
+            ``(start_s, end_s)`` after the run start in which the user is active (``end_s`` may be inf).
+            A request of the chain that becomes eligible between spans waits for the next span; one
+            that becomes eligible after the last is not sent (``error_type=NOT_SENT``). None: always active.
     """
 
     request_id: str
@@ -50,6 +76,15 @@ class Request:
     chain_id: int | None = None
     think_time_s: float = 0.0
     routing_key: str | None = None
+    workload: str | None = None
+    extends_previous: bool = False
+    collect_output: bool = False
+    prompt_source: PromptSource | None = None
+    user_windows: tuple[tuple[float, float], ...] | None = None
+
+    def prompt_text(self) -> str:
+        """``prompt``, or the text its ``prompt_source`` builds."""
+        return self.prompt if self.prompt_source is None else self.prompt_source.text()
 
 
 @dataclass(slots=True)
@@ -66,6 +101,12 @@ class RequestRecord:
     output tokens it carried; ``chunk_ns[0] == first_token_ns``. ``coalesced_chunks`` counts the
     chunks (with new tokens) that arrived in one socket read together with another such chunk: they
     share one read time, so the gaps between them are 0.
+    ``worker_id`` is the worker's own ``X-Worker-Id`` (our sim and Python router); ``routed_worker`` is
+    the URL SMG says it routed to (``x-smg-routed-worker-id``); RoutingTest cross-checks the two.
+    ``chain_id`` is the request's closed-loop chain (session or virtual user); ``output_text`` /
+    ``output_ids`` hold the answer when the request had ``collect_output`` (a session's next turn is
+    built from it); for a chained request ``scheduled_ns`` is when it became eligible (the previous
+    request's ``finish_ns`` + think time).
     """
 
     request_id: str
@@ -95,6 +136,10 @@ class RequestRecord:
     group_id: int | None = None
     turn: int = 0
     output_text: str | None = None
+    workload: str | None = None
+    output_ids: list[int] | None = None
+    chain_id: int | None = None
+    routed_worker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (used by the JSONL writer and exports); the chunk lists are copied."""
@@ -122,6 +167,10 @@ class ClientProcessStats:
         cpu_s: CPU seconds (user + system) the process used while the load ran.
         wall_s: Wall seconds of the same interval; ``cpu_s / wall_s`` is its utilisation of one core.
         requests: Requests it sent.
+        clock_offset_ns: Its CLOCK_MONOTONIC minus the driver's (its records were shifted by minus this
+            onto the driver's timeline); 0 on the driver's machine, measured for a shard on another host.
+        clock_uncertainty_ns: The offset is exact within ± this (half the round trip of the best of
+            several pings; 0 on the driver's machine).
     """
 
     index: int
@@ -130,6 +179,8 @@ class ClientProcessStats:
     cpu_s: float
     wall_s: float
     requests: int
+    clock_offset_ns: int = 0
+    clock_uncertainty_ns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""

@@ -1,4 +1,5 @@
-"""The shape of a load over time: duration, linear ramp-up and the measurement window.
+"""The shape of a load over time: duration, linear ramp-up, stages (:mod:`.stages`) and the measurement
+window.
 
 The arrival intensity (requests/s) of a workload with ``request_rate`` r, ``ramp_up_s`` T and
 ``ramp_up_start_rate`` r₀ is λ(t) = r₀ + (r − r₀)·t/T for t < T, then r. Its integral Λ(t) (the expected
@@ -9,11 +10,14 @@ field and the fix (raised as ``ValueError`` inside the config's validator).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from .stages import segments, stage_arrivals, stages_duration_s, user_windows
 
 if TYPE_CHECKING:
     from .workload import WorkloadConfig
@@ -95,7 +99,7 @@ def _check_window(cfg: WorkloadConfig) -> None:
                 f"measure_window: starts at {start} s, after the load ends (duration_s={cfg.duration_s}); "
                 "start it earlier or send for longer"
             )
-    if window != "all" and math.isinf(cfg.request_rate):
+    if window != "all" and math.isinf(cfg.request_rate) and not cfg.stages and cfg.virtual_users is None:
         raise ValueError(
             "measure_window: needs a finite request_rate (request_rate=inf sends everything at t=0, so there "
             "is no load phase to cut); set request_rate or use measure_window='all'"
@@ -103,12 +107,10 @@ def _check_window(cfg: WorkloadConfig) -> None:
 
 
 def _check_ramp(cfg: WorkloadConfig) -> None:
-    if cfg.ramp_up_s <= 0:
+    if cfg.ramp_up_s <= 0 or cfg.virtual_users is not None:  # virtual users join over the ramp-up instead
         return
     if math.isinf(cfg.request_rate):
         raise ValueError("ramp_up_s: needs a finite request_rate to ramp up to, e.g. --request-rate 10")
-    if cfg.dataset_name == "multi-turn":
-        raise ValueError("ramp_up_s: multi-turn conversations set their own arrival times; omit ramp_up_s")
     if cfg.ramp_up_start_rate > cfg.request_rate:
         raise ValueError(
             f"ramp_up_start_rate: {cfg.ramp_up_start_rate:g} req/s is above request_rate "
@@ -146,6 +148,40 @@ def _duration_count(cfg: WorkloadConfig, duration_s: float, explicit_num_prompts
     return count
 
 
+def _check_user_stages(cfg: WorkloadConfig, users: int) -> None:
+    segs = segments(cfg.stages)
+    values = [v for seg in segs for v in seg[2:]]
+    if any(v != int(v) for v in values):
+        raise ValueError("stages: virtual-user stages count users; use whole numbers")
+    if max(values) != users:
+        raise ValueError(f"virtual_users: {users}, but the stages reach {max(values):g} users; make them equal")
+    falling = any(b < a for a, b in itertools.pairwise(values))
+    if falling and not any(user_windows(segs, u) for u in range(users)):
+        raise ValueError("stages: no user is active for any length of time; give some stage a constant user count")
+
+
+def _check_stages(cfg: WorkloadConfig, explicit: set[str]) -> int | None:
+    """Validate ``stages``; the request count a rate schedule defines (None when something else sizes it)."""
+    if cfg.virtual_users is not None:
+        _check_user_stages(cfg, cfg.virtual_users)
+        return None
+    for name, given, why in (  # values a saved config.yaml holds for "not set" are accepted
+        ("request_rate", math.isfinite(cfg.request_rate), "the stages set the rate"),
+        ("ramp_up_s", cfg.ramp_up_s > 0, "use a ramp stage"),
+        ("duration_s", cfg.duration_s is not None, "the stages set the duration"),
+    ):
+        if given:
+            raise ValueError(f"{name}: not with stages ({why}); omit {name}")
+    total = stage_arrivals(segments(cfg.stages), stages_duration_s(cfg.stages))
+    if total <= 0:
+        raise ValueError("stages: the schedule sends no request (every rate is 0); give some stage a rate > 0")
+    if total > _MAX_NUM_PROMPTS:
+        raise ValueError(f"stages: the schedule sends {total:g} requests; keep it ≤ {_MAX_NUM_PROMPTS}")
+    if "num_prompts" in explicit or cfg.dataset_request_count() is not None:
+        return None  # that many arrivals (or session starts) follow the schedule's shape
+    return max(1, round(total))
+
+
 def check_load_shape(cfg: WorkloadConfig, explicit_num_prompts: bool) -> int | None:
     """Validate ``duration_s``, the ramp-up and ``measure_window`` of ``cfg``; returns the request count
     that ``duration_s`` defines (None without one).
@@ -153,11 +189,15 @@ def check_load_shape(cfg: WorkloadConfig, explicit_num_prompts: bool) -> int | N
     Raises:
         ValueError: One line naming the field and the fix.
     """
+    if cfg.stages:
+        _check_window(cfg)
+        explicit = set(cfg.model_fields_set) if explicit_num_prompts else set(cfg.model_fields_set) - {"num_prompts"}
+        return _check_stages(cfg, explicit)
     _check_ramp(cfg)
     _check_window(cfg)
     if cfg.duration_s is not None:
         return _duration_count(cfg, cfg.duration_s, explicit_num_prompts)
-    if cfg.ramp_up_s > 0:
+    if cfg.ramp_up_s > 0 and cfg.virtual_users is None:
         ramp = expected_arrivals(cfg.ramp_up_s, cfg.request_rate, cfg.ramp_up_s, cfg.ramp_up_start_rate)
         if cfg.num_prompts <= ramp:
             raise ValueError(

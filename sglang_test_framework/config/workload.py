@@ -9,7 +9,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import StrictModel
+from .client_nodes import check_client_nodes
+from .closed_loop import RoutingKeyBy, ThinkTimeDistribution, check_closed_loop
 from .load_shape import MeasureWindowSpec, check_load_shape, parse_measure_window
+from .stages import LoadStage, parse_stages
+from .trace_fields import TraceSessions, check_trace_fields
+from .workload_mix import WorkloadMixEntry, check_workload_mix
 
 __all__ = [
     "MAX_LEN_TOKENS",
@@ -22,7 +27,7 @@ __all__ = [
     "WorkloadConfig",
 ]
 
-DatasetName = Literal["sharegpt", "random", "custom", "generated-shared-prefix", "multi-turn"]
+DatasetName = Literal["sharegpt", "random", "custom", "generated-shared-prefix", "multi-turn", "trace"]
 ApiType = Literal["sglang", "openai", "openai-chat"]
 
 MAX_NUM_PROMPTS = 10_000_000
@@ -78,7 +83,51 @@ class WorkloadConfig(StrictModel):
     multi_turn_turns: int = Field(default=4, gt=0, le=10_000)
     multi_turn_user_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
     multi_turn_assistant_len: int = Field(default=64, gt=0, le=MAX_LEN_TOKENS)
-    multi_turn_think_time_s: float = Field(default=1.0, ge=0, le=86_400)
+    multi_turn_think_time_s: float = Field(
+        default=1.0, ge=0, le=86_400, description="mean think time between the turns of every session (s)"
+    )
+    think_time_distribution: ThinkTimeDistribution = Field(
+        default="fixed", description="session think times: fixed, exponential or uniform in [0, 2×mean]; seeded"
+    )
+    sharegpt_sessions: bool = Field(
+        default=False, description="replay each ShareGPT conversation turn by turn as a closed-loop session"
+    )
+    gsp_num_turns: int = Field(
+        default=1, ge=1, le=10_000, description="turns per shared-prefix conversation (closed loop), as SGLang's"
+    )
+    gsp_turn_think_time_s: float = Field(
+        default=0.0, ge=0, le=86_400, description="mean think time between shared-prefix turns (s); 0 as SGLang"
+    )
+    routing_key_by: RoutingKeyBy = Field(
+        default="none", description="send X-SMG-Routing-Key per session / virtual user, per group, or none"
+    )
+    virtual_users: int | None = Field(
+        default=None, gt=0, le=1_000_000, description="closed loop: N users, each sends when its last request finished"
+    )
+    virtual_user_think_time_s: float = Field(
+        default=0.0, ge=0, le=86_400, description="pause of a virtual user between its requests (s)"
+    )
+    trace_format: Literal["auto", "mooncake", "azure", "generic"] = Field(
+        default="auto", description="format of the dataset_name=trace file; auto detects it"
+    )
+    trace_speedup: float = Field(
+        default=1.0, gt=0, le=1e6, description="replay this many times faster than recorded (2 = twice the rate)"
+    )
+    trace_start_s: float = Field(default=0.0, ge=0, le=1e9, description="skip rows before this trace time (s)")
+    trace_max_duration_s: float | None = Field(
+        default=None, gt=0, le=1e9, description="replay rows within this long after trace_start_s (trace time)"
+    )
+    trace_rows: list[int] | None = Field(default=None, description="START END: rows [START, END) of the sorted trace")
+    trace_max_idle_gap_s: float | None = Field(
+        default=None, ge=0, le=1e9, description="shorten longer gaps between rows to this (trace time, s)"
+    )
+    trace_block_size: int = Field(default=512, gt=0, le=1_000_000, description="tokens per hash_ids block")
+    trace_sessions: TraceSessions = Field(
+        default="open", description="closed: a trace's session_id turns wait for the previous answer"
+    )
+    trace_think_time_s: float | None = Field(
+        default=None, ge=0, le=86_400, description="closed trace sessions: fixed think time (default: the trace's gap)"
+    )
     duration_s: float | None = Field(
         default=None,
         gt=0,
@@ -92,13 +141,36 @@ class WorkloadConfig(StrictModel):
     measure_window: MeasureWindowSpec = Field(
         default="all", description="what the summary covers: all, auto (after ramp-up, before drain) or START,END s"
     )
+    stages: list[LoadStage] = Field(
+        default_factory=list,
+        description="rate (or virtual-user) schedule, e.g. 'ramp:0-50:30s,constant:50:60s,burst:10/100:5s/5s:60s'",
+    )
     max_concurrency: int | None = Field(default=None, gt=0, le=1_000_000)
+    client_processes: int | None = Field(
+        default=None,
+        gt=0,
+        le=256,
+        description="client worker processes sharing one schedule; omit: 1 per 400 req/s offered, ≤ CPU count",
+    )
+    client_nodes: int | None = Field(
+        default=None,
+        gt=0,
+        le=1024,
+        description="run the client processes as Ray actors spread over this many Ray nodes (docs/scaling.md)",
+    )
+    client_ray_address: str | None = Field(
+        default=None, description="client_nodes: the Ray cluster (default: the servers' Ray, $RAY_ADDRESS or local)"
+    )
     warmup_requests: int = Field(default=2, ge=0, le=100_000)
     api_type: ApiType = "sglang"
     stream: bool = True
     ignore_eos: bool = True
     extra_request_body: dict[str, Any] = Field(default_factory=dict)
     request_timeout_s: float = Field(default=600.0, gt=0, le=7 * 86_400)
+    workload_mix: list[WorkloadMixEntry] = Field(
+        default_factory=list,
+        description="interleave these workloads by weight (YAML list of {name, weight, dataset/length fields})",
+    )
     stream_idle_timeout_s: float = Field(
         default=120.0,
         gt=0,
@@ -123,6 +195,11 @@ class WorkloadConfig(StrictModel):
     def _window(cls, v: Any) -> Any:
         return parse_measure_window(v)
 
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages(cls, v: Any) -> Any:
+        return parse_stages(v)
+
     @model_validator(mode="after")
     def _dataset(self) -> WorkloadConfig:
         if self.dataset_name == "custom" and self.dataset_path is None:
@@ -136,7 +213,15 @@ class WorkloadConfig(StrictModel):
                 "(or omit it to use the built-in ShareGPT-format sample)"
             )
         self._check_prompt_lengths()
+        trace_count = check_trace_fields(self)
+        if trace_count is not None:
+            self.__dict__["num_prompts"] = trace_count
+        self._check_client_processes()
+        check_client_nodes(self)
+        if self.workload_mix:
+            check_workload_mix(self)
         self._set_dataset_count()
+        check_closed_loop(self, self.model_fields_set)
         count = check_load_shape(self, explicit_num_prompts="num_prompts" in self.model_fields_set)
         if count is not None:
             self.__dict__["num_prompts"] = count
@@ -158,10 +243,18 @@ class WorkloadConfig(StrictModel):
                     "(fewer multi_turn_turns or shorter turns)"
                 )
 
+    def _check_client_processes(self) -> None:
+        processes, limit = self.client_processes, self.max_concurrency
+        if processes is not None and limit is not None and limit < processes:
+            raise ValueError(
+                f"client_processes: {processes} processes cannot share max_concurrency={limit} "
+                f"(each needs ≥ 1 slot); use client_processes ≤ {limit} or omit it"
+            )
+
     def dataset_request_count(self) -> int | None:
         """The number of requests the dataset itself defines, or None when ``num_prompts`` decides."""
         if self.dataset_name == "generated-shared-prefix" and self.gsp_group_distribution == "uniform":
-            return self.gsp_num_groups * self.gsp_prompts_per_group
+            return self.gsp_num_groups * self.gsp_prompts_per_group * self.gsp_num_turns
         if self.dataset_name == "multi-turn":
             return self.multi_turn_num_conversations * self.multi_turn_turns
         return None
@@ -175,7 +268,7 @@ class WorkloadConfig(StrictModel):
             how = "multi_turn_num_conversations × multi_turn_turns"
             fix = "change those fields instead"
         else:
-            how = "gsp_num_groups × gsp_prompts_per_group"
+            how = "gsp_num_groups × gsp_prompts_per_group" + (" × gsp_num_turns" if self.gsp_num_turns > 1 else "")
             fix = "change those fields, or use gsp_group_distribution='zipf' to draw num_prompts requests"
         if count > MAX_NUM_PROMPTS:
             raise ValueError(f"{how} = {count} requests; keep it ≤ {MAX_NUM_PROMPTS}")

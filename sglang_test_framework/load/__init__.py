@@ -1,5 +1,5 @@
-"""Load generation: the seeded :class:`RequestGenerator` (datasets, lengths, arrivals) and the
-open-loop :func:`dispatch`."""
+"""Load generation: the seeded :class:`RequestGenerator` (datasets, lengths, arrivals, sessions, virtual
+users) and :func:`dispatch` (open-loop deadlines and closed-loop chains)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..config.base import decode_utf8
 from ..config.workload import MAX_LEN_TOKENS, WorkloadConfig
 from ..errors import DatasetError
-from ..records import ChatMessage
+from ..records import ChatMessage, PromptSource
 from .tokenizer import HFTokenizer
 from .tokenizer import Tokenizer as TokenizerProtocol
 
@@ -41,7 +41,11 @@ class Sample:
     prompt_token_ids: list[int] | None = None
     group_id: int | None = None
     turn: int = 0
-    offset_s: float | None = None  # dataset-defined arrival (multi-turn), else None
+    offset_s: float | None = None  # dataset-defined arrival (traces), else None
+    session: int | None = None  # closed-loop session (becomes Request.chain_id)
+    extends_previous: bool = False  # a later session turn: only its new user part (load/sessions.py)
+    think_time_s: float | None = None  # a session turn's own think time (e.g. a trace's delay), else drawn
+    prompt_source: PromptSource | None = None  # the text is built at send time (trace replay); prompt is ""
 
 
 def sharegpt_sample_path() -> Path:
@@ -139,7 +143,10 @@ def _load_sharegpt_json(path: Path) -> Any:
 
 def _sharegpt(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
     """Conversations in a seeded random order; those with a prompt or answer under 2 tokens or over
-    ``sharegpt_context_len`` are skipped; when fewer than ``num_prompts`` remain they are repeated."""
+    ``sharegpt_context_len`` are skipped; when fewer than ``num_prompts`` remain they are repeated.
+    With ``sharegpt_sessions`` every turn of each conversation is replayed (:func:`_sharegpt_sessions`)."""
+    if cfg.sharegpt_sessions:
+        return _sharegpt_sessions(cfg, tok, rng)
     path = Path(cfg.dataset_path) if cfg.dataset_path else sharegpt_sample_path()
     pairs, skipped = _parse_sharegpt_rows(_load_sharegpt_json(path), path)
     samples: list[Sample] = []
@@ -226,47 +233,137 @@ def _custom(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generato
 
 # ----------------------------------------------------------------------------------------- synthetic chats
 def _shared_prefix(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
-    """Uniform: every group × gsp_prompts_per_group, shuffled; zipf: num_prompts draws of a group."""
+    """Uniform: every group × gsp_prompts_per_group, shuffled; zipf: num_prompts draws of a group.
+
+    With ``gsp_num_turns`` > 1 each of those prompts opens a closed-loop conversation (SGLang's
+    ``--gsp-num-turns``): every later turn asks a new question of ``gsp_question_len`` tokens after the
+    server's answers so far, so the request count is multiplied by the turns (zipf: num_prompts / turns
+    conversations)."""
+    turns = cfg.gsp_num_turns
     systems = [_text_of(tok, rng, cfg.gsp_system_prompt_len)[0] for _ in range(cfg.gsp_num_groups)]
     if cfg.gsp_group_distribution == "zipf":
         weights = 1.0 / np.arange(1, cfg.gsp_num_groups + 1) ** cfg.gsp_zipf_alpha
-        groups = [int(g) for g in rng.choice(cfg.gsp_num_groups, size=cfg.num_prompts, p=weights / weights.sum())]
+        draws = cfg.num_prompts // turns
+        groups = [int(g) for g in rng.choice(cfg.gsp_num_groups, size=draws, p=weights / weights.sum())]
     else:
         groups = [g for g in range(cfg.gsp_num_groups) for _ in range(cfg.gsp_prompts_per_group)]
         groups = [groups[int(i)] for i in rng.permutation(len(groups))]
     samples = []
-    for g in groups:
+    for conv, g in enumerate(groups):
         question = _text_of(tok, rng, cfg.gsp_question_len)[0]
         prompt = f"{systems[g]} {question}"
-        samples.append(Sample(prompt, tok.count(prompt), cfg.gsp_output_len, group_id=g))
+        session = conv if turns > 1 else None
+        samples.append(Sample(prompt, tok.count(prompt), cfg.gsp_output_len, group_id=g, session=session))
+        for turn in range(1, turns):
+            text = _text_of(tok, rng, cfg.gsp_question_len)[0]
+            samples.append(_next_turn(tok, text, None, cfg.gsp_output_len, g, conv, turn))
     return samples
 
 
-def _multi_turn(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
-    samples = []
-    starts = (
-        np.cumsum(rng.exponential(1.0 / cfg.request_rate, cfg.multi_turn_num_conversations))
-        if np.isfinite(cfg.request_rate)
-        else np.zeros(cfg.multi_turn_num_conversations)
+def _next_turn(
+    tok: TokenizerProtocol,
+    text: str,
+    ids: list[int] | None,
+    output_len: int,
+    group: int | None,
+    session: int,
+    turn: int,
+) -> Sample:
+    """A later session turn: only its new user text (the dispatcher prefixes the history)."""
+    return Sample(
+        text,
+        tok.count(text),
+        output_len,
+        messages=[{"role": "user", "content": text}],
+        prompt_token_ids=ids,
+        group_id=group,
+        turn=turn,
+        session=session,
+        extends_previous=True,
     )
+
+
+def _multi_turn(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
+    """Closed-loop conversations of ``multi_turn_turns`` user turns of ``multi_turn_user_len`` tokens;
+    each later turn follows the server's real answers (load/sessions.py)."""
+    samples = []
     for conv in range(cfg.multi_turn_num_conversations):
-        history: list[ChatMessage] = []
         for turn in range(cfg.multi_turn_turns):
-            history.append({"role": "user", "content": _text_of(tok, rng, cfg.multi_turn_user_len)[0]})
-            prompt = " ".join(m["content"] for m in history)
-            offset = float(starts[conv]) + turn * cfg.multi_turn_think_time_s
-            samples.append(
-                Sample(
-                    prompt,
-                    tok.count(prompt),
-                    cfg.multi_turn_assistant_len,
-                    messages=list(history),
-                    group_id=conv,
-                    turn=turn,
-                    offset_s=offset,
+            text, ids = _text_of(tok, rng, cfg.multi_turn_user_len)
+            if turn == 0:
+                messages: list[ChatMessage] = [{"role": "user", "content": text}]
+                samples.append(
+                    Sample(
+                        text,
+                        tok.count(text),
+                        cfg.multi_turn_assistant_len,
+                        messages=messages,
+                        prompt_token_ids=ids,
+                        group_id=conv,
+                        session=conv,
+                    )
                 )
-            )
-            history.append({"role": "assistant", "content": _text_of(tok, rng, cfg.multi_turn_assistant_len)[0]})
+            else:
+                samples.append(_next_turn(tok, text, ids, cfg.multi_turn_assistant_len, conv, conv, turn))
+    return samples
+
+
+def _sharegpt_turns(row: Any) -> list[tuple[str, str]]:
+    """The (user, reference answer) pairs of a ShareGPT row, in order (after any leading system turns),
+    up to the first malformed turn."""
+    if not isinstance(row, dict):
+        return []
+    turns = next((row[k] for k in ("conversations", "conversation", "messages") if k in row), None)
+    if not isinstance(turns, list):
+        return []
+    while turns and isinstance(turns[0], dict) and turns[0].get("from", turns[0].get("role")) == "system":
+        turns = turns[1:]  # a leading system prompt is not a user turn
+    texts = [_turn_text(t) for t in turns]
+    pairs: list[tuple[str, str]] = []
+    for i in range(0, len(texts) - 1, 2):
+        user, answer = texts[i], texts[i + 1]
+        if user is None or answer is None:
+            break
+        pairs.append((user, answer))
+    return pairs
+
+
+def _sharegpt_sessions(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generator) -> list[Sample]:
+    """Every conversation of the file, in a seeded order, replayed turn by turn as a closed-loop session
+    (the server's answers replace the recorded ones; each turn asks for as many tokens as the recorded
+    answer had, or ``sharegpt_output_len``). A conversation stops before a turn whose context would pass
+    ``sharegpt_context_len``; conversations are repeated (as new sessions) or the last one cut so that
+    exactly ``num_prompts`` requests are sent."""
+    path = Path(cfg.dataset_path) if cfg.dataset_path else sharegpt_sample_path()
+    data = _load_sharegpt_json(path)
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: expected {_SHAREGPT_FORM}, got a JSON {type(data).__name__}")
+    conversations: list[list[tuple[str, int, int]]] = []
+    for idx in rng.permutation(len(data)):
+        turns: list[tuple[str, int, int]] = []
+        context = 0
+        for user, answer in _sharegpt_turns(data[int(idx)]):
+            p_len, o_len = tok.count(user), cfg.sharegpt_output_len or max(tok.count(answer), 1)
+            context += p_len + o_len
+            if p_len < 1 or (cfg.sharegpt_context_len and context > cfg.sharegpt_context_len):
+                break
+            turns.append((user, p_len, o_len))
+        if turns:
+            conversations.append(turns)
+    if not conversations:
+        raise DatasetError(f"{path}: no usable conversation for sharegpt_sessions; pass {_SHAREGPT_FORM}")
+    samples: list[Sample] = []
+    session = 0
+    while len(samples) < cfg.num_prompts:
+        for turn, (user, p_len, o_len) in enumerate(conversations[session % len(conversations)]):
+            if len(samples) == cfg.num_prompts:
+                break
+            if turn == 0:
+                messages: list[ChatMessage] = [{"role": "user", "content": user}]
+                samples.append(Sample(user, p_len, o_len, messages=messages, session=session))
+            else:
+                samples.append(_next_turn(tok, user, None, o_len, None, session, turn))
+        session += 1
     return samples
 
 
@@ -286,6 +383,10 @@ def load_samples(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Gen
         DatasetError: The dataset file is unreadable or malformed, or the dataset's own count differs
             from ``num_prompts`` (a config changed with ``model_copy``, which skips validation).
     """
+    if cfg.dataset_name == "trace":  # the trace's selected rows (≤ num_prompts); imported here: it uses Sample
+        from .trace_replay import trace_samples
+
+        return trace_samples(cfg, tok)
     samples = _LOADERS[cfg.dataset_name](cfg, tok, rng)
     if len(samples) != cfg.num_prompts:
         raise DatasetError(

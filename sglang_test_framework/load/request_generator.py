@@ -7,10 +7,13 @@ import math
 import numpy as np
 
 from ..config.load_shape import expected_arrivals, inverse_expected_arrivals
+from ..config.stages import inverse_stage_arrivals, segments, stage_arrivals, stages_duration_s
 from ..config.workload import MAX_NUM_PROMPTS, MIN_REQUEST_RATE, WorkloadConfig
 from ..errors import ConfigError
 from ..records import Request
+from .chains import chain_offsets, link_chains
 from .datasets import load_samples
+from .mixed import mixed_samples
 from .tokenizer import get_tokenizer
 
 __all__ = ["RequestGenerator"]
@@ -80,6 +83,8 @@ class RequestGenerator:
         ``duration_s`` its event times are first scaled by one common factor so that the arrival after the
         last would fall exactly at ``duration_s``: the ``num`` arrivals fill ``[0, duration_s)``.
         """
+        if config.stages and config.virtual_users is None:
+            return self._staged_offsets(config, num)
         rate, ramp_s, start_rate = config.request_rate, config.ramp_up_s, config.ramp_up_start_rate
         if config.duration_s is None and ramp_s <= 0:
             return self.arrival_offsets(num, rate, config.burstiness)
@@ -93,28 +98,49 @@ class RequestGenerator:
         offsets = inverse_expected_arrivals(events[:-1], rate, ramp_s, start_rate)
         return [float(x) for x in offsets]
 
+    def _staged_offsets(self, config: WorkloadConfig, num: int) -> list[float]:
+        """Offsets (s) of ``num`` arrivals following ``config.stages``: a unit-rate process (gamma(burstiness)
+        gaps with mean 1) scaled so that the arrival after the last would fall at the schedule's end,
+        mapped through Λ⁻¹ of the staged rate (:mod:`..config.stages`)."""
+        if num == 0:
+            return []
+        segs = segments(config.stages)
+        total = stage_arrivals(segs, stages_duration_s(config.stages))
+        gaps = self._rng(1).gamma(config.burstiness, 1.0 / config.burstiness, size=num)
+        events = np.concatenate([[0.0], np.cumsum(gaps)])
+        events *= total / events[-1]
+        return [float(x) for x in inverse_stage_arrivals(segs, events[:-1])]
+
     def generate_requests(self, config: WorkloadConfig) -> list[Request]:
-        """The workload's ``config.num_prompts`` requests, ordered by arrival.
+        """The workload's ``config.num_prompts`` requests, ordered by arrival (closed-loop sessions and
+        virtual users as chains, :mod:`.chains`).
 
         Raises:
             DatasetError: The dataset file or tokenizer cannot be used (the message names the file).
         """
         tok = get_tokenizer(config.tokenizer_path)
-        samples = load_samples(config, tok, self._rng(3))
-        offsets = self.shaped_arrival_offsets(config, len(samples))
+        if config.workload_mix:
+            samples, workloads = mixed_samples(config, self.seed)
+        else:
+            samples, workloads = load_samples(config, tok, self._rng(3)), []
+        heads = sum(1 for s in samples if not s.extends_previous and s.offset_s is None)
+        offsets = chain_offsets(samples, self.shaped_arrival_offsets(config, heads))
         requests = [
             Request(
                 request_id=f"req-{i:06d}",
                 prompt=s.prompt,
                 prompt_len=s.prompt_len,
                 output_len=s.output_len,
-                arrival_offset_s=s.offset_s if s.offset_s is not None else offsets[i],
+                arrival_offset_s=offsets[i],
                 messages=s.messages,
                 prompt_token_ids=s.prompt_token_ids,
+                prompt_source=s.prompt_source,
                 group_id=s.group_id,
                 turn=s.turn,
+                workload=workloads[i] if workloads else None,
             )
             for i, s in enumerate(samples)
         ]
+        link_chains(requests, samples, config, self._rng(5))  # sessions, virtual users (load/chains.py)
         requests.sort(key=lambda r: r.arrival_offset_s)
         return requests

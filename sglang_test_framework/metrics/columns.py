@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..records import RequestRecord
+from ..records import NOT_SENT, RequestRecord
 from .fields import MISSING_COUNT, as_count, as_ns, as_text, token_data
 from .order_stats import PLACEHOLDER
 
@@ -114,6 +114,8 @@ class RequestColumns:
             more than ``token_chunks``, which cannot be).
         gaps: the token gaps of every row (:class:`TokenGaps`).
         first_errors: ``"<request_id>: <error>"`` of the first failed requests (at most 5).
+        not_sent: records of requests a virtual user never sent because it left (``records.NOT_SENT``):
+            counted here, given no row, so no metric sees them.
     """
 
     scheduled_ns: Ints
@@ -133,6 +135,7 @@ class RequestColumns:
     coalesced_chunks: Counts
     gaps: TokenGaps
     first_errors: tuple[str, ...]
+    not_sent: int = 0
 
     @classmethod
     def from_records(cls, records: Iterable[RequestRecord]) -> RequestColumns:
@@ -184,6 +187,7 @@ class RequestColumns:
                 new_row[old_row],
             ),
             first_errors=self.first_errors,
+            not_sent=self.not_sent,
         )
 
     def gap_blocks(self) -> Iterator[GapBlock]:
@@ -256,6 +260,7 @@ class ColumnStore:
         self._overflow_row = _Column("q")
         self._error_types: dict[str, int] = {}
         self._first_errors: list[str] = []
+        self._not_sent = 0
 
     def _row_columns(self) -> tuple[_Column, ...]:
         return (
@@ -286,7 +291,11 @@ class ColumnStore:
         return sum(len(c.data) * c.data.itemsize for c in columns)
 
     def append(self, record: RequestRecord) -> None:
-        """Fold ``record`` in; a value of the wrong type or range counts as missing (never raises)."""
+        """Fold ``record`` in; a value of the wrong type or range counts as missing (never raises). A
+        not-sent record only counts (:attr:`RequestColumns.not_sent`)."""
+        if record.error_type == NOT_SENT:
+            self._not_sent += 1
+            return
         first_token_ns = as_ns(record.first_token_ns)
         first_tokens, gaps, chunks = token_data(first_token_ns, record.chunk_ns, record.chunk_tokens)
         coalesced = as_count(getattr(record, "coalesced_chunks", 0))
@@ -361,4 +370,5 @@ class ColumnStore:
                 self._overflow_row.numpy(np.int64)[:kept],
             ),
             first_errors=tuple(self._first_errors),
+            not_sent=self._not_sent,
         )

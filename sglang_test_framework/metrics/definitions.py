@@ -50,7 +50,9 @@ __all__ = [
     "max_in_flight",
     "max_queue_depth",
     "meets_slos",
+    "not_sent",
     "output_throughput",
+    "pacing_error_ms",
     "peak_output_throughput",
     "queue_time_ms",
     "request_goodput",
@@ -144,6 +146,13 @@ def schedule_lag_ms(c: RequestColumns) -> Floats:
 
 
 @PerRequestMetric
+def pacing_error_ms(c: RequestColumns) -> Floats:
+    """Pacing error (ms) = ``send_ns − scheduled_ns``: how much later than its scheduled (for a trace: its
+    scaled trace) time a request was written; schedule lag plus any client queue time."""
+    return _span_ms(c.scheduled_ns, c.send_ns)
+
+
+@PerRequestMetric
 def ttft_ms(c: RequestColumns) -> Floats:
     """Time to first token (ms) = ``first_token_ns − send_ns``.
 
@@ -226,6 +235,12 @@ def failed(data: RunData) -> int:
     """Number of failed requests (HTTP/stream errors, timeouts, cancelled)."""
     c = as_columns(data)
     return len(c) - int(c.success.sum())
+
+
+def not_sent(data: RunData) -> int:
+    """Requests a virtual user never sent because it left (``error_type='not_sent'``, docs/workloads.md):
+    not in ``total_requests``, ``failed`` or any other metric."""
+    return as_columns(data).not_sent
 
 
 def success_rate(data: RunData) -> float:

@@ -68,6 +68,7 @@ def _totals(c: RequestColumns) -> dict[str, Any]:
         "completed": completed,
         "failed": len(c) - completed,
         "success_rate": d.success_rate(c),
+        "not_sent": d.not_sent(c),
         "duration_s": dur_s,
         "total_input_tokens": d.total_input_tokens(c),
         "total_output_tokens": d.total_output_tokens(c),

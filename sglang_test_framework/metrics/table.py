@@ -25,6 +25,7 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "worker_id",
     "group_id",
     "turn",
+    "workload",
     "success",
     "error_type",
     "error",
@@ -60,6 +61,7 @@ _RECORD_FIELDS = {
     "worker_id": as_text,
     "group_id": as_int,
     "turn": as_int,
+    "workload": as_text,
     "error": as_text,
     "http_status": as_int,
     "finish_reason": as_text,
@@ -114,7 +116,7 @@ def request_table(c: RequestColumns, records: Iterable[RequestRecord], t0_ns: in
     mean_itl, max_itl = _itl_per_request(c)
     error_types = np.array([None, *c.error_types], dtype=object)
     columns: dict[str, Any] = {
-        **{name: fields[name] for name in ("request_id", "api_type", "worker_id", "group_id", "turn")},
+        **{name: fields[name] for name in ("request_id", "api_type", "worker_id", "group_id", "turn", "workload")},
         "success": c.success.copy(),
         "error_type": error_types[c.error_code.astype(np.int64) + 1],
         "error": fields["error"],

@@ -13,7 +13,9 @@ from typing import Any
 from ..analysis.html_pages import write_run_report
 from ..analysis.plots import plot_node_results
 from ..analysis.report import format_node_report
+from ..analysis.workload_breakdown import format_workload_table, per_workload_summary
 from ..config.node_config import NodeConfig
+from ..config.stages import format_stages
 from ..errors import RunInterrupted
 from ..load.request_generator import RequestGenerator
 from ..metrics.prometheus import ScrapeTarget
@@ -43,6 +45,8 @@ def _context(config: NodeConfig, server: SGLangServer) -> dict[str, Any]:
         "max_total_num_tokens": info.get("max_total_num_tokens"),
         "tp_size": config.tp_size,
         "request_rate": config.request_rate,
+        "virtual_users": config.virtual_users,
+        "stages": format_stages(config.stages) or None,
         "num_prompts": config.num_prompts,
         "duration_s": config.duration_s,
         "dataset_name": config.dataset_name,
@@ -136,6 +140,8 @@ class NodeTest:
         summary["max_server_running"] = _max_series(collector.timeseries_dataframe(), "sglang:num_running_reqs")
         summary["status"] = status
         summary["server_exits"] = [e.to_dict() for e in run.server_exits]
+        if cfg.workload_mix:
+            summary["per_workload"] = per_workload_summary(collector.records)
         if cfg.coverage:
             summary["server_coverage"] = server_coverage.to_dict() if server_coverage else None
         line = {**bench_line(summary, context), **summary, "context": context}
@@ -161,6 +167,8 @@ class NodeTest:
         if isinstance(results, RepeatedRunResults):
             return self._analyze_repeats(results, print_report)
         report = format_node_report(results.summary, results.context)
+        if results.summary.get("per_workload"):
+            report += "\n" + format_workload_table(results.summary["per_workload"])
         if print_report:
             print(report)
         pngs: list[Path] = []

@@ -8,7 +8,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..records import RequestRecord
+from ..records import NOT_SENT, RequestRecord
 
 __all__ = ["ProgressReporter"]
 
@@ -37,7 +37,11 @@ class ProgressReporter:
             )
 
     def update(self, record: RequestRecord) -> None:
-        """Account for one finished request."""
+        """Account for one finished request (a request a virtual user did not send only moves the bar)."""
+        if record.error_type == NOT_SENT:
+            if self._bar is not None:
+                self._bar.update(1)
+            return
         self.done += 1
         self.output_tokens += record.output_tokens
         if not record.success:

@@ -78,13 +78,15 @@ def test_shared_prefix_groups_and_zipf_skew() -> None:
     assert groups.count(0) > 3 * groups.count(7)
 
 
-def test_multi_turn_extends_previous_turn() -> None:
+def test_multi_turn_is_a_closed_loop_chain_per_conversation() -> None:
     cfg = WorkloadConfig(dataset_name="multi-turn", multi_turn_num_conversations=3, multi_turn_turns=3, request_rate=5)
     reqs = RequestGenerator().generate_requests(cfg)
     conv = sorted((r for r in reqs if r.group_id == 0), key=lambda r: r.turn)
+    assert [r.chain_id for r in conv] == [0, 0, 0] and [r.extends_previous for r in conv] == [False, True, True]
+    assert [r.collect_output for r in conv] == [True, True, False] and [r.think_time_s for r in conv] == [0, 1, 1]
     for prev, nxt in itertools.pairwise(conv):
-        assert nxt.prompt.startswith(prev.prompt) and nxt.arrival_offset_s > prev.arrival_offset_s
-        assert len(nxt.messages) == len(prev.messages) + 2
+        assert nxt.arrival_offset_s > prev.arrival_offset_s  # only orders the chain: sent when prev finished
+        assert len(nxt.messages) == 1 and nxt.prompt_len == cfg.multi_turn_user_len  # the new user part only
 
 
 def test_sharegpt_sample_and_custom_errors(tmp_path: Path) -> None:

@@ -202,6 +202,7 @@ def reference_summary(records: list[RequestRecord]) -> dict[str, Any]:
         "completed": len(ok),
         "failed": len(records) - len(ok),
         "success_rate": len(ok) / len(records),
+        "not_sent": 0,
         "duration_s": dur,
         "total_input_tokens": prompt,
         "total_output_tokens": output,
