@@ -5,14 +5,16 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import ConfigError
+from .pd_fleet import PDFleetOptions
 from .repeats import RepeatOptions
-from .router_config import RouterConfig
+from .router_config import RouterConfig, real_router_policies
 from .server_config import ServerConfig, ServerSettings, check_base_url
 from .workload import DatasetName, WorkloadConfig
 
@@ -23,7 +25,7 @@ REAL_ROUTER_POLICIES = ("cache_aware", "round_robin", "random", "power_of_two")
 _DEPRECATED_EXTRA_ARGS = "server_extra_args"
 
 
-class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
+class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions, PDFleetOptions):
     """A fleet of ``num_gpus / tp_size`` workers (worker i on GPUs i·tp_size … (i+1)·tp_size−1) behind a
     router, under one seeded workload.
 
@@ -32,8 +34,9 @@ class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
     :meth:`worker_server_configs` adds each worker's id, port, GPUs (or URL). ``server_extra_args`` is
     still accepted as a deprecated name of ``extra_args``.
 
-    ``routing_policy`` cache_aware / round_robin / random / power_of_two run on the real sglang-router
-    (``router_impl='auto'`` or ``'sglang'``); shortest_queue and any policy registered with
+    ``routing_policy`` runs on the real router when it is one of its policies (``router.implementation``:
+    SMG's nine by default, or sglang-router's cache_aware / round_robin / random / power_of_two;
+    ``router_impl='auto'`` or ``'sglang'``, docs/routing.md); shortest_queue and any policy registered with
     ``RoutingFactory`` run on our Python router (``router_impl='python'`` forces it for the builtins too,
     to compare "ours vs the real router"). ``router`` (alias ``router_config``, the spec's name) holds
     the router knobs; our Python cache_aware policy uses the same ones.
@@ -114,6 +117,7 @@ class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
             self.__dict__["router_config"] = None
             self.__pydantic_fields_set__.discard("router_config")
             self.__pydantic_fields_set__.add("router")
+        self._check_pd()
         if self.backend == "external":
             if not self.worker_urls:
                 raise ValueError("worker_urls: backend='external' needs the URLs of running workers")
@@ -126,13 +130,21 @@ class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
                 f"base_port: workers would listen on {self.base_port}…{self.base_port + self.num_workers - 1}, "
                 "past 65535; lower base_port or use 0 for free ports"
             )
-        if self.router_impl == "sglang" and self.routing_policy not in REAL_ROUTER_POLICIES:
+        real = real_router_policies(self.router.resolved_implementation)
+        if self.router_impl == "sglang" and self.routing_policy not in real:
+            impl = self.router.resolved_implementation
             raise ValueError(
-                f"routing_policy {self.routing_policy!r} is not a policy of the real sglang-router "
-                f"({', '.join(REAL_ROUTER_POLICIES)}); use router_impl='python' or 'auto'"
+                f"routing_policy {self.routing_policy!r} is not a policy of the real {impl} "
+                f"({', '.join(real) or 'none'}); use router_impl='python' or 'auto'"
+                + ("" if impl == "smg" else ", or router.implementation='smg'")
             )
         if self.worker_sim_args and self.backend != "sim":
             raise ValueError("worker_sim_args need backend='sim'")
+        if self.failure_schedule and self.sim_workers_per_process > 1:
+            raise ValueError(
+                "failure_schedule kills worker processes, but sim_workers_per_process > 1 puts several workers in "
+                "one process; use sim_workers_per_process=1 with a failure schedule"
+            )
         if self.enable_node_failures and not self.failure_schedule:
             raise ValueError(
                 "enable_node_failures needs failure_schedule, e.g. {30: [1], 60: []} (kill worker 1 at 30 s, "
@@ -140,6 +152,25 @@ class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
             )
         self._check_worker_indices()
         return self
+
+    def _check_pd(self) -> None:
+        """PD fleet (config/pd_fleet.py): valid, and ``num_gpus`` = (num_prefill + num_decode) × tp_size."""
+        problem = self.pd_problem(
+            {
+                "backend": self.backend,
+                "tp_size": self.tp_size,
+                "num_gpus": self.num_gpus,
+                "num_gpus_set": "num_gpus" in self.model_fields_set,
+                "implementation": self.router.resolved_implementation,
+                "router_impl": self.router_impl,
+                "routing_policy": self.routing_policy,
+                "smg_policy": self.routing_policy in real_router_policies("smg"),
+            }
+        )
+        if problem:
+            raise ValueError(problem)
+        if self.is_pd:
+            self.__dict__["num_gpus"] = (self.num_prefill + self.num_decode) * self.tp_size
 
     def _check_worker_indices(self) -> None:
         bad = [
@@ -187,13 +218,22 @@ class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
 
     @property
     def num_workers(self) -> int:
-        """Number of workers (``len(worker_urls)`` for external, else ``num_gpus // tp_size``)."""
+        """Number of workers (``len(worker_urls)`` for external, PD: ``num_prefill + num_decode``, else
+        ``num_gpus // tp_size``)."""
+        if self.is_pd:
+            return self.num_prefill + self.num_decode
         return len(self.worker_urls) if self.backend == "external" else self.num_gpus // self.tp_size
 
     @property
     def uses_real_router(self) -> bool:
-        """True when the policy runs on the real sglang-router."""
-        return self.router_impl != "python" and self.routing_policy in REAL_ROUTER_POLICIES
+        """True when the policy runs on a real router (SMG or sglang-router, ``router.implementation``)."""
+        impl = self.router.resolved_implementation
+        return self.router_impl != "python" and self.routing_policy in real_router_policies(impl)
+
+    @property
+    def router_implementation(self) -> str:
+        """The router this config runs: ``smg``, ``sglang-router`` or ``python``."""
+        return self.router.resolved_implementation if self.uses_real_router else "python"
 
     @property
     def server_extra_args(self) -> list[str]:
@@ -201,23 +241,34 @@ class RoutingConfig(WorkloadConfig, ServerSettings, RepeatOptions):
         warnings.warn("RoutingConfig.server_extra_args is deprecated; use extra_args", DeprecationWarning, stacklevel=2)
         return self.extra_args
 
-    def worker_server_configs(self) -> list[ServerConfig]:
+    def worker_server_configs(self, bootstrap_ports: Sequence[int] = ()) -> list[ServerConfig]:
         """One ServerConfig per worker: every shared server setting of this config, plus the worker's id
         (``worker_i``), port (``base_port + i``, or 0 for a free one), first GPU (``i × tp_size``) or,
         for ``backend='external'``, its URL. Sim workers get ``sim_args`` + ``worker_sim_args[i]`` and,
         when ``sim_ground_truth_log`` is set, their own log file ``<stem>.worker_<i><suffix>``. With
-        ``coverage`` every worker writes its data into the one ``coverage_data_dir(output_dir)``."""
+        ``coverage`` every worker writes its data into the one ``coverage_data_dir(output_dir)``.
+
+        PD fleets (``num_prefill``/``num_decode``): workers are ``prefill_i`` then ``decode_j`` with their
+        role's flags (:meth:`PDFleetOptions.pd_flags`; prefill i gets ``bootstrap_ports[i]`` when given),
+        and sim workers always write a ground-truth log (default ``<output_dir>/sim_ground_truth.jsonl``
+        + the worker suffix): the TTFT breakdown is read from it."""
         configs = []
         for i in range(self.num_workers):
             values = self.settings_values()
-            values["server_id"] = f"worker_{i}"
+            values["server_id"] = self.pd_server_id(i) if self.is_pd else f"worker_{i}"
             if self.backend == "external":
                 values["url"] = self.worker_urls[i]
             else:
                 values.update(port=self.base_port + i if self.base_port else 0, gpu_id=i * self.tp_size)
             if self.backend == "sim":
                 values["sim_args"] = [*self.sim_args, *self.worker_sim_args.get(i, [])]
+            if self.is_pd:
+                port = bootstrap_ports[i] if i < min(len(bootstrap_ports), self.num_prefill) else None
+                key = "sim_args" if self.backend == "sim" else "extra_args"
+                values[key] = [*values.get(key, []), *self.pd_flags(i, port)]
             log = self.sim_ground_truth_log
+            if log is None and self.is_pd and self.backend == "sim":
+                log = self.output_dir / "sim_ground_truth.jsonl"
             if log is not None:
                 values["sim_ground_truth_log"] = log.with_name(f"{log.stem}.worker_{i}{log.suffix}")
             if self.coverage:

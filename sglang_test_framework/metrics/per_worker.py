@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-__all__ = ["counter_increase", "load_imbalance", "per_worker_table"]
+__all__ = ["counter_increase", "load_imbalance", "load_imbalance_cv", "per_worker_table"]
 
 _COLUMNS = (
     "worker_id",
@@ -86,6 +86,18 @@ def load_imbalance(table: pd.DataFrame) -> float:
     if counts.empty or counts.mean() == 0:
         return math.nan
     return float(counts.max() / counts.mean())
+
+
+def load_imbalance_cv(table: pd.DataFrame) -> float:
+    """Coefficient of variation of requests per worker: population std / mean of the per-worker request
+    counts (0 = perfectly even; NaN without workers or requests). Counts as in :func:`load_imbalance`."""
+    workers = table[table["worker_id"] != "unattributed"]
+    counts = workers["requests"].astype(float)
+    if counts.sum() == 0:
+        counts = workers["server_requests_served"].astype(float).dropna()
+    if counts.empty or counts.mean() == 0:
+        return math.nan
+    return float(counts.std(ddof=0) / counts.mean())
 
 
 def counter_increase(values: Iterable[float]) -> tuple[float, bool]:

@@ -50,8 +50,10 @@ class PolicyComparison:
     files: dict[str, Path] = field(default_factory=dict)
 
     def to_text(self) -> str:
-        """Aligned plain-text table."""
-        return str(self.table.to_string(float_format=lambda v: f"{v:,.3f}"))
+        """Aligned plain-text table, each column's unit in its header."""
+        from ..analysis.metric_text import metric_rows_text
+
+        return metric_rows_text(self.table)
 
 
 def comparison_table(results: dict[str, RunResults]) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.routing_config import RoutingConfig
+from ..config.stages import format_stages
 from ..errors import RouterError, RunInterrupted
 from ..fileio import write_text_atomic
 from ..load.request_generator import RequestGenerator
@@ -25,8 +26,10 @@ from ..servers.manager import ServerManager, kill_all_processes
 from ..servers.server import SGLangServer
 from ..strategies.routing.factory import RoutingFactory
 from ..strategies.routing.proxy import RoutingProxy
+from .attribution import router_attribution
 from .coverage import ServerCoverage
 from .measurement import bench_line, measured_summary
+from .pd_routing import pd_bootstrap_ports, pd_context, pd_results, pd_workers
 from .run_dir import RunStatus
 from .runner import ExecutionOptions, LoadTarget, ScenarioRun, execute_workload, run_to_completion
 from .signals import run_with_signals
@@ -82,7 +85,7 @@ class RoutingTest:
         async def body() -> None:
             nonlocal context
             async with ServerManager(log_dir=cfg.output_dir / "server_logs") as manager:
-                workers = await manager.start_servers(cfg.worker_server_configs())
+                workers = await manager.start_servers(cfg.worker_server_configs(pd_bootstrap_ports(cfg, manager)))
                 async with self._router(manager, workers) as router:
                     context = await self._drive(manager, workers, router, reqs, run)
 
@@ -131,10 +134,12 @@ class RoutingTest:
     async def _router(self, manager: ServerManager, workers: list[SGLangServer]) -> AsyncIterator[RouterEndpoint]:
         cfg = self.config
         if cfg.uses_real_router:
-            handle = await manager.start_router(cfg.router, [w.base_url for w in workers], cfg.routing_policy)
+            handle = await manager.start_router(
+                cfg.router, [w.base_url for w in workers], cfg.routing_policy, pd=pd_workers(cfg, workers)
+            )
             scrape = ScrapeTarget(name=handle.router_id, url=handle.metrics_url or "", pid=handle.pid)
             try:
-                yield RouterEndpoint(handle.base_url, "sglang-router", scrape)
+                yield RouterEndpoint(handle.base_url, cfg.router_implementation, scrape)
             finally:
                 manager.stop_router(handle.router_id)
             return
@@ -262,10 +267,13 @@ class RoutingTest:
             "backend": cfg.backend,
             "routing_policy": cfg.routing_policy,
             "router_impl": router.impl,
+            "router_settings": cfg.router.resilience_settings(router.impl),
             "router_url": router.base_url,
             "num_workers": len(workers),
             "workers": {w.server_id: w.base_url for w in workers},
             "request_rate": cfg.request_rate,
+            "virtual_users": cfg.virtual_users,
+            "stages": format_stages(cfg.stages) or None,
             "max_concurrency": cfg.max_concurrency,
             "num_prompts": cfg.num_prompts,
             "duration_s": cfg.duration_s,
@@ -276,6 +284,7 @@ class RoutingTest:
             "server_requests_served": served[0],
             "server_counter_resets": served[1],
             "failure_events": events,
+            **pd_context(cfg),
         }
         if router.proxy is not None:
             ctx["router_overhead"] = router.proxy.stats()
@@ -294,12 +303,20 @@ class RoutingTest:
         summary = measured_summary(run, cfg)
         summary["status"] = status
         summary["server_exits"] = [e.to_dict() for e in run.server_exits]
+        if cfg.workload_mix:
+            from ..analysis.workload_breakdown import per_workload_summary
+
+            summary["per_workload"] = per_workload_summary(collector.records)
         if cfg.coverage:
             summary["server_coverage"] = server_coverage.to_dict() if server_coverage else None
         df = collector.to_dataframe()
+        attribution = router_attribution(collector.records, df, {u: w for w, u in context["workers"].items()})
+        if attribution["routed"]:
+            summary["router_attribution"] = attribution
         table = per_worker_table(df, list(context["workers"]), context.get("server_requests_served", {}))
         summary["load_imbalance"] = load_imbalance(table)
         summary["num_workers"] = context["num_workers"]
+        pd_table = pd_results(cfg, collector.records, summary, table)
         if "router_overhead" in context:
             summary["router_decision_us_mean"] = _mean_decision_us(context["router_overhead"])
         line = {
@@ -312,6 +329,8 @@ class RoutingTest:
         files = run.write_results(line, status, self.output_file, error)
         files["per_worker"] = write_text_atomic(cfg.output_dir / "per_worker.csv", table.to_csv(index=False))
         files.update(server_coverage.files() if server_coverage else {})
+        if pd_table is not None:
+            files["pd_breakdown"] = write_text_atomic(cfg.output_dir / "pd_breakdown.csv", pd_table.to_csv(index=False))
         return RunResults(
             name=context["name"],
             kind="routing",

@@ -35,7 +35,7 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
                 "served_model_name": sim.model_name,
                 "tokenizer_path": sim.config.tokenizer_path or sim.config.model_path,
                 "is_generation": True,
-                "disaggregation_mode": "null",
+                "disaggregation_mode": sim.config.disaggregation_mode,
                 "preferred_sampling_params": None,
                 "weight_version": "default",
                 "has_image_understanding": False,
@@ -84,6 +84,8 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
             "utilization": g["utilization"],
             "num_waiting_uncached_tokens": sum(len(r.input_ids) for r in e.waiting),
         }
+        if sim.pd is not None:
+            load["disaggregation"] = sim.pd.loads_section()
         return web.json_response(
             {
                 # ISO 8601 like SGLang's: SMG rejects a numeric timestamp and falls back to /metrics.
@@ -139,8 +141,9 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
         if not sim.config.enable_metrics:
             return web.Response(status=404, text="metrics are disabled; start with --enable-metrics")
         c = sim.engine.counters
+        pd = sim.pd
         text = sim.metrics.render(
-            sim.gauges(),
+            {**sim.gauges(), **(pd.gauges() if pd is not None else {})},
             {
                 "num_retracted_requests_total": c["num_retracted_requests_total"],
                 "num_retracted_input_tokens_total": c["retracted_input_tokens"],
@@ -153,6 +156,9 @@ def add_admin_routes(app: web.Application, key: web.AppKey[SimServer]) -> None:
                 "decode": c["decode_tokens"],
             },
         )
+        if pd is not None:
+            labels = f'model_name="{sim.model_name}",engine_type="{pd.mode}",tp_rank="0",pp_rank="0",moe_ep_rank="0"'
+            text += "\n".join(pd.stats.lines(labels)) + "\n"
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def ping(request: web.Request) -> web.Response:

@@ -52,6 +52,13 @@ def _sglang_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hicache-io-backend", default="kernel", help=_NOT_MODELLED)
     p.add_argument("--hicache-mem-layout", default="page_first", help=_NOT_MODELLED)
     p.add_argument("--hicache-storage-backend", help=_NOT_MODELLED)
+    p.add_argument(
+        "--disaggregation-mode", default="null", help="null | prefill | decode (PD disaggregation, docs/pd.md)"
+    )
+    p.add_argument(
+        "--disaggregation-bootstrap-port", type=int, default=8998, help="prefill: the bootstrap server's port"
+    )
+    p.add_argument("--disaggregation-transfer-backend", default="mooncake", help=_NOT_MODELLED)
     for names, help_text in (
         (("--disable-radix-cache",), "no prefix cache"),
         (("--enable-metrics",), "serve /metrics and report meta_info.queue_time"),
@@ -87,6 +94,20 @@ def _sim_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sim-crash-after-s", type=float, help="exit(1) this many seconds after becoming ready")
     g.add_argument("--sim-health-fail-after-s", type=float, help="/health* answer 503 after this many seconds")
     g.add_argument("--sim-slowdown", type=float, default=1.0, help="multiply every step time")
+    g.add_argument("--sim-kv-link-gbps", type=float, default=400.0, help="PD: KV link per GPU, Gbit/s")
+    g.add_argument("--sim-kv-link-latency-ms", type=float, default=0.5, help="PD: fixed cost of one KV transfer")
+    g.add_argument(
+        "--sim-pd-bootstrap-timeout-s",
+        type=float,
+        default=300.0,
+        help="PD prefill: wait this long for the decode's handshake (SGLANG_DISAGGREGATION_BOOTSTRAP_TIMEOUT)",
+    )
+    g.add_argument(
+        "--sim-pd-waiting-timeout-s",
+        type=float,
+        default=300.0,
+        help="PD decode: wait this long for the KV (SGLANG_DISAGGREGATION_WAITING_TIMEOUT)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,9 @@ class SimConfig(BaseModel):
     incremental_streaming_output: bool = False
     stream_response_default_include_usage: bool = False
     enable_hierarchical_cache: bool = False
+    disaggregation_mode: Literal["null", "prefill", "decode"] = "null"
+    disaggregation_bootstrap_port: int = Field(default=8998, ge=1, le=65535)
+    disaggregation_transfer_backend: str = "mooncake"
 
     # ---- simulator flags (--sim-*)
     sim_profile: str | None = None
@@ -102,6 +105,10 @@ class SimConfig(BaseModel):
     sim_crash_after_s: float | None = Field(default=None, ge=0)
     sim_health_fail_after_s: float | None = Field(default=None, ge=0)
     sim_slowdown: float = Field(default=1.0, gt=0)
+    sim_kv_link_gbps: float = Field(default=400.0, gt=0)
+    sim_kv_link_latency_ms: float = Field(default=0.5, ge=0)
+    sim_pd_bootstrap_timeout_s: float = Field(default=300.0, gt=0)
+    sim_pd_waiting_timeout_s: float = Field(default=300.0, gt=0)
 
     @field_validator("dp_size")
     @classmethod

@@ -67,6 +67,9 @@ class SimRequest:
     stop_check: Callable[[SimRequest], dict[str, Any] | None] | None = None
     notify: Callable[[SimRequest], None] | None = None
     target: int = 0  # KV tokens the current admission must reach (len(seq) at admission)
+    kv_ready_ns: int | None = None  # PD decode: when the prompt's KV arrived (then it joins without prefill)
+    handoff_token: int | None = None  # PD decode: the first output token, sampled by the prefill worker
+    pd_truth: dict[str, Any] | None = None  # PD: role, room and stage stamps for the ground-truth row
 
     @property
     def seq(self) -> list[int]:
@@ -98,6 +101,8 @@ class SimEngine:
         self.waiting: deque[SimRequest] = deque()
         self.running: list[SimRequest] = []
         self.chunked: SimRequest | None = None
+        self.prebuilt: deque[SimRequest] = deque()  # PD decode: KV transferred, joins the next step
+        self.preallocated: set[SimRequest] = set()  # PD decode: holding preallocated KV, not running yet
         self.rng = random.Random(config.seed)
         self.token_fn = token_fn or (lambda r, k: (zlib.crc32(r.rid.encode()) + 7919 * k) % 32000)
         self.init_ratio = min(0.7 * config.schedule_conservativeness, 1.0)
@@ -147,22 +152,60 @@ class SimEngine:
 
     # ---------------------------------------------------------------- requests
     def add_request(self, req: SimRequest) -> None:
-        """Queue a request (FCFS order; ``lpm`` reorders at scheduling time)."""
-        self.waiting.append(req)
+        """Queue a request (FCFS order; ``lpm`` reorders at scheduling time). A PD decode request whose
+        KV has arrived (``kv_ready_ns`` set, KV preallocated) joins the running batch without prefill."""
+        if req.kv_ready_ns is not None:
+            self.prebuilt.append(req)
+        else:
+            self.waiting.append(req)
+
+    # ---------------------------------------------------------------- PD decode
+    def try_prealloc(self, req: SimRequest) -> bool:
+        """PD decode: reserve the KV of ``req``'s prompt (SGLang's prealloc queue); False if the running
+        limit or the KV pool (free + evictable − reserved output) cannot take it now."""
+        if len(self.running) + len(self.preallocated) >= self.config.max_running_requests:
+            return False
+        need = len(req.input_ids)
+        waiting_out = sum(r.max_new_tokens for r in self.preallocated) * self.new_token_ratio
+        available = self.free_tokens + self.cache.evictable_size - self._reserved() - waiting_out
+        busy = bool(self.running or self.preallocated)
+        if busy and available < need + req.max_new_tokens * self.new_token_ratio:
+            return False
+        if not self._alloc(req, need):
+            return False
+        self.preallocated.add(req)
+        return True
+
+    def release_prealloc(self, req: SimRequest) -> None:
+        """PD decode: give back the preallocated KV of a request that never joined (transfer failed)."""
+        if req in self.preallocated:
+            self.preallocated.discard(req)
+            self._free_private(req)
+
+    def _join_prebuilt(self, now_ns: int) -> None:
+        while self.prebuilt and (self.prebuilt[0].kv_ready_ns or 0) <= now_ns:
+            req = self.prebuilt.popleft()
+            self.preallocated.discard(req)
+            req.prefilled = req.target = len(req.input_ids)
+            req.admitted_ns = now_ns
+            self.running.append(req)
 
     def abort(self, rid: str | None = None) -> list[SimRequest]:
         """Abort one request (or all if ``rid`` is None); returns the aborted ones."""
-        hit = [r for r in [*self.waiting, *self.running] if rid is None or r.rid == rid]
+        hit = [r for r in [*self.waiting, *self.running, *self.prebuilt] if rid is None or r.rid == rid]
         for req in hit:
             req.aborted = True
             req.finish_reason = {"type": "abort", "message": "Abort request"}
             if req in self.waiting:
                 self.waiting.remove(req)
+            if req in self.prebuilt:
+                self.prebuilt.remove(req)
+                self.release_prealloc(req)
         return hit
 
     def has_work(self) -> bool:
         """True while anything is queued or running."""
-        return bool(self.waiting or self.running or self.chunked)
+        return bool(self.waiting or self.running or self.chunked or self.prebuilt)
 
     def flush_cache(self) -> bool:
         """Empty the prefix cache; refused (False) while requests are queued or running, like SGLang."""
@@ -300,7 +343,10 @@ class SimEngine:
 
     def next_step(self, now_ns: int) -> StepResult | None:
         """Build the batch of a step starting at ``now_ns`` (prefill first; only requests that arrived by
-        ``now_ns`` are admitted, at ``now_ns``), or None if there is nothing to do."""
+        ``now_ns`` are admitted, at ``now_ns``), or None if there is nothing to do. PD decode requests
+        whose KV arrived by ``now_ns`` join the running batch first."""
+        if self.prebuilt:
+            self._join_prebuilt(now_ns)
         step = self._build_prefill(now_ns) if (self.waiting or self.chunked) else None
         if step is None:
             step = self._build_decode()

@@ -110,6 +110,7 @@ class SimMetrics:
     """Tokenizer-side counters and histograms; scheduler gauges are passed in at exposition time."""
 
     model_name: str
+    engine_type: str = "unified"  # PD: "prefill" | "decode"
     prompt_tokens: int = 0
     generation_tokens: int = 0
     cached_tokens: int = 0
@@ -122,8 +123,10 @@ class SimMetrics:
 
     def render(self, gauges: dict[str, float], counters: dict[str, float], realtime: dict[str, float]) -> str:
         """The whole ``/metrics`` page."""
-        sched = f'model_name="{self.model_name}",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"'
-        tok = f'model_name="{self.model_name}",engine_type="unified"'
+        sched = (
+            f'model_name="{self.model_name}",engine_type="{self.engine_type}",tp_rank="0",pp_rank="0",moe_ep_rank="0"'
+        )
+        tok = f'model_name="{self.model_name}",engine_type="{self.engine_type}"'
         lines: list[str] = []
         for name, value in gauges.items():
             lines += [

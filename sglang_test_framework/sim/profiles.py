@@ -39,10 +39,15 @@ class ModelSpec:
     params_lmhead: float
     context_len: int
     bytes_per_param: float = 2.0
+    kv_lora_rank: int = 0  # MLA (DeepSeek): latent rank; 0 = MHA/GQA
+    qk_rope_head_dim: int = 0  # MLA: decoupled RoPE key dimension
 
     @property
     def kv_bytes_per_token(self) -> float:
-        """K and V for every layer: 2 · L · n_kv_heads · head_dim · bytes."""
+        """MHA/GQA: K and V for every layer, 2 · L · n_kv_heads · head_dim · bytes; MLA: one latent per
+        layer, L · (kv_lora_rank + qk_rope_head_dim) · bytes."""
+        if self.kv_lora_rank:
+            return self.n_layers * (self.kv_lora_rank + self.qk_rope_head_dim) * self.bytes_per_param
         return 2 * self.n_layers * self.n_kv_heads * self.head_dim * self.bytes_per_param
 
     @property

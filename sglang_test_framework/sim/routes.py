@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .admin_routes import add_admin_routes
 from .engine import SimRequest
+from .pd import Bootstrap, bootstrap_fields
 from .server import Flow, SimServer
 from .streams import StreamFormat, chat_format, completion_format, generate_format
 
@@ -102,6 +103,7 @@ async def _run(
     rid: str,
     stream: bool,
     fmt: StreamFormat,
+    boot: Bootstrap | str | None = None,
 ) -> web.StreamResponse:
     arrival = time.monotonic_ns()
     max_new = int(params.get("max_new_tokens", 128))
@@ -125,6 +127,10 @@ async def _run(
     if isinstance(fault, tuple):
         return _error(fault[0], fault[1])
     req = SimRequest(rid, input_ids, max(max_new, 1), arrival_ns=arrival, stop_check=_stop_check(sim, params))
+    if sim.pd is not None:  # PD: the prefill answers here; the decode first waits for its KV (sim/pd.py)
+        early = await sim.pd.admit(request, req, boot, stream, fmt)
+        if early is not None:
+            return early
     flow = sim.submit(req)
     flow.stream_interval = int(params.get("stream_interval") or sim.config.stream_interval)
     try:
@@ -216,7 +222,8 @@ async def generate(request: web.Request) -> web.StreamResponse:
         return _error(400, "give 'text' (a string) or 'input_ids'; batched lists are not supported by the simulator")
     rid = str(body.get("rid") or request.headers.get("X-Request-Id") or uuid.uuid4().hex)
     fmt = generate_format(incremental=sim.config.incremental_streaming_output)
-    return await _run(request, sim, input_ids, params, rid, bool(body.get("stream")), fmt)
+    boot = bootstrap_fields(body, sim.config.disaggregation_bootstrap_port)
+    return await _run(request, sim, input_ids, params, rid, bool(body.get("stream")), fmt, boot)
 
 
 async def openai_route(request: web.Request) -> web.StreamResponse:
@@ -249,7 +256,8 @@ async def openai_route(request: web.Request) -> web.StreamResponse:
     fmt = (chat_format if chat else completion_format)(
         include_usage=usage, continuous=bool(opts.get("continuous_usage_stats"))
     )
-    return await _run(request, sim, sim.tokenizer.encode(text), params, rid, bool(body.get("stream")), fmt)
+    boot = bootstrap_fields(body, sim.config.disaggregation_bootstrap_port)
+    return await _run(request, sim, sim.tokenizer.encode(text), params, rid, bool(body.get("stream")), fmt, boot)
 
 
 def build_app(sim: SimServer) -> web.Application:
@@ -266,6 +274,9 @@ def build_app(sim: SimServer) -> web.Application:
     app.router.add_post("/v1/completions", openai_route)
     app.router.add_post("/v1/chat/completions", openai_route)
     add_admin_routes(app, SIM)
+    if sim.pd is not None:
+        app.on_startup.append(sim.pd.start)
+        app.on_cleanup.append(sim.pd.stop)
     return app
 
 

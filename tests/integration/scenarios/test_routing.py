@@ -43,7 +43,8 @@ def _config(tmp_path: Path, **kw: Any) -> RoutingConfig:
 
 
 def test_cache_aware_beats_round_robin_on_shared_prefixes(tmp_path: Path) -> None:
-    comparison = RoutingTest.compare(_config(tmp_path, write_plots=True), ["cache_aware", "round_robin"])
+    config = _config(tmp_path, write_plots=True, router=RouterConfig(implementation="sglang-router"))
+    comparison = RoutingTest.compare(config, ["cache_aware", "round_robin"])
     table = comparison.table
     assert set(table["router"]) == {"sglang-router"}
     assert (table["completed"] == 48).all()

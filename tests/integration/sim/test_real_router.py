@@ -1,4 +1,4 @@
-"""The real sglang-router (from PyPI) registers three simulated workers and routes with every policy."""
+"""The real sglang-router 0.3.2 (from PyPI) registers three simulated workers and routes with every policy."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def test_router_routes_to_sim_workers(start_sim: Callable[..., Any], tmp_p
     sims = [start_sim(worker_id=f"w{i}") for i in range(3)]
     async with ServerManager(log_dir=tmp_path) as manager:
         router = await manager.start_router(
-            RouterConfig(worker_startup_check_interval=1), [s.url for s in sims], policy
+            RouterConfig(implementation="sglang-router", worker_startup_check_interval=1), [s.url for s in sims], policy
         )
         async with aiohttp.ClientSession() as session:
 
