@@ -16,6 +16,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from .cli_args import add_model_arguments, collect_model_values
+from .cli_pd import add_pd_compare_parser
+from .cli_policy_study import add_policy_study_parser
+from .cli_stress import add_cache_benefit_parser, add_stress_parser
+from .cli_trace import add_trace_parser
 from .config.base import format_validation_error, load_yaml_mapping
 from .config.node_config import NodeConfig
 from .config.router_config import RouterConfig
@@ -132,9 +136,19 @@ def _print_routing(results: Any) -> None:
         print(format_repeats_report(results.summary, results.context))
         print(f"Results: {results.output_dir} (one directory per repeat: rep-0 …)")
         return
-    print(results.per_worker.to_string(index=False) if results.per_worker is not None else "")
-    for key in ("request_throughput", "cache_hit_rate", "load_imbalance", "p99_server_latency", "failed"):
-        print(f"{key}: {results.summary.get(key)}")
+    from .analysis.metric_text import metric_rows_text, routing_summary_lines
+
+    if results.per_worker is not None:
+        print(metric_rows_text(results.per_worker))
+    print("\n".join(routing_summary_lines(results.summary)))
+    if results.summary.get("per_workload"):
+        from .analysis.workload_breakdown import format_workload_table
+
+        print(format_workload_table(results.summary["per_workload"]))
+    if results.summary.get("pd"):
+        from .scenarios.pd_comparison import pd_summary_text
+
+        print(pd_summary_text(results.summary["pd"]))
     print(f"Results: {results.output_dir}")
 
 
@@ -410,6 +424,11 @@ COMMANDS: list[Callable[[Any], None]] = [
     _soak_parser,
     _slo_parser,
     _saturate_parser,
+    add_stress_parser,
+    add_cache_benefit_parser,
+    add_trace_parser,
+    add_policy_study_parser,
+    add_pd_compare_parser,
 ]
 
 

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 REPORT_FILE = "report.html"
-WARNINGS_NOTE = "A check for client-bound runs (the dispatcher falling behind its schedule) will be added here."
+WARNINGS_NOTE = "How each check decides (client-bound, over-saturated, ...): docs/metrics.md, docs/client-precision.md."
 
 
 def write_report(path: Path, page_html: str) -> Path:
@@ -106,6 +106,21 @@ def _files_block(results: RunResults) -> str:
     return key_value_table(rows) if rows else '<p class="muted">No files.</p>'
 
 
+def _verdict_block(verdict: Mapping[str, Any]) -> str:
+    """``sglang-test stress``'s verdict (``verdict.json``): PASS in green, FAIL in red with the reasons."""
+    rate = verdict.get("success_rate")
+    rows = [
+        ("Preset", str(verdict.get("preset"))),
+        ("Verdict", str(verdict.get("verdict"))),
+        ("Success Rate", "n/a" if rate is None else f"{100 * float(rate):.1f}%"),
+        ("Required", f"≥ {100 * float(verdict.get('min_success_rate') or 0):.1f}%"),
+        ("Completed", f"{verdict.get('completed')} of {verdict.get('total_requests')} requests"),
+    ]
+    rows += [("Problem", str(problem)) for problem in verdict.get("problems") or []]
+    passed = verdict.get("verdict") == "PASS"
+    return key_value_table(rows, "PASS" if passed else "FAIL", "" if passed else "alert")
+
+
 def run_report_html(results: RunResults, plots: Sequence[Path]) -> str:
     """The page of one node or routing run (``results.kind``)."""
     routing = results.kind == "routing"
@@ -114,13 +129,26 @@ def run_report_html(results: RunResults, plots: Sequence[Path]) -> str:
         run_settings(results.context) + _run_times(results.output_dir),
         status=results.summary.get("status"),
     )
+    if results.summary.get("stress_verdict"):
+        page.add("verdict", "Stress verdict", _verdict_block(results.summary["stress_verdict"]))
     page.add("warnings", "Warnings", warnings_block(run_warnings(results.summary, results.context), WARNINGS_NOTE))
     sections = node_report_sections(results.summary, results.context)
     if routing:
         sections.append(_routing_section(results))
     page.add("summary", "Summary", report_tables(sections))
     if routing and results.per_worker is not None:
-        page.add("workers", "Per worker", frame_table(results.per_worker))
+        from .metric_text import display_frame
+
+        page.add("workers", "Per worker", frame_table(display_frame(results.per_worker)))
+    if results.summary.get("per_workload"):
+        from .workload_breakdown import workload_rows
+
+        columns, rows = workload_rows(results.summary["per_workload"])
+        page.add("workloads", "Per workload (ms; whole run)", rows_table(columns, rows))
+    if routing and results.summary.get("pd"):
+        from .pd_report import pd_report_block
+
+        page.add("pd", "Prefill/decode disaggregation", pd_report_block(results.summary["pd"]))
     page.add("plots", "Plots", figures_block(plots))
     page.add("config", "Config", config_block(_run_config(results)))
     page.add("files", "Files", _files_block(results))
@@ -180,9 +208,11 @@ def policy_comparison_html(
     page = HTMLPage(f"Routing policy comparison: {', '.join(results)}", common_settings(contexts))
     warnings = [w for policy, res in results.items() for w in _prefixed(policy, run_warnings(res.summary, res.context))]
     page.add("warnings", "Warnings", warnings_block(warnings, WARNINGS_NOTE))
-    page.add("summary", "Comparison", frame_table(table))
+    from .metric_text import display_frame
+
+    page.add("summary", "Comparison", frame_table(display_frame(table)))
     per_worker = [
-        f"<h3>{escape(policy)}</h3>{frame_table(res.per_worker)}"
+        f"<h3>{escape(policy)}</h3>{frame_table(display_frame(res.per_worker))}"
         for policy, res in results.items()
         if res.per_worker is not None
     ]

@@ -24,7 +24,7 @@ import yaml
 
 from ..redact import REDACTED
 from .report import ReportSection, format_cell
-from .run_warnings import RunWarning
+from .run_warnings import SEVERE_KINDS, RunWarning
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -54,7 +54,8 @@ nav { margin: 10px 0; font-size: 0.9em; }
 nav a { margin-right: 14px; color: #0550ae; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 0.9em; }
 th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
-.scroll td, .scroll th { white-space: nowrap; }
+.scroll td { white-space: nowrap; }
+.scroll th { vertical-align: bottom; }
 .warning pre { white-space: pre-wrap; }
 th { background: #f6f8fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -67,6 +68,8 @@ figcaption { font-size: 0.85em; color: #57606a; }
 pre { background: #f6f8fa; border: 1px solid #d0d7de; padding: 8px; overflow-x: auto; font-size: 0.85em; }
 .warning { border-left: 4px solid #bf8700; background: #fff8c5; padding: 6px 10px; margin: 8px 0; }
 .warning.severe { border-left-color: #cf222e; background: #ffebe9; }
+table.alert { border: 2px solid #cf222e; }
+table.alert caption, table.alert td { color: #cf222e; font-weight: bold; }
 .ok { border-left: 4px solid #1a7f37; background: #dafbe1; padding: 6px 10px; }
 .status-completed { color: #1a7f37; font-weight: bold; }
 .status-other { color: #cf222e; font-weight: bold; }
@@ -88,7 +91,8 @@ def key_value_table(rows: Sequence[tuple[str, str]], caption: str = "", css_clas
 
 
 def _num_class(text: str) -> str:
-    return ' class="num"' if text[:1].isdigit() or (text[:1] == "-" and text[1:2].isdigit()) else ""
+    numeric = text[:1].isdigit() or (text[:1] == "-" and text[1:2].isdigit()) or text == "n/a"
+    return ' class="num"' if numeric else ""  # n/a stands in a numeric column: aligned with the numbers
 
 
 def rows_table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], digits: int = 2) -> str:
@@ -117,7 +121,7 @@ def report_tables(sections: Sequence[ReportSection]) -> str:
         for line in section.lines:
             rows += list(line.items)
             rows += [("", note) for note in line.notes]
-        tables.append(key_value_table(rows, section.title))
+        tables.append(key_value_table(rows, section.title, "alert" if section.alert else ""))
     return f'<div class="tables">{"".join(tables)}</div>'
 
 
@@ -155,7 +159,7 @@ def warnings_block(warnings: Sequence[RunWarning], note: str = "") -> str:
         )
     parts = []
     for w in warnings:
-        severity = " severe" if w.kind in ("status", "server_exit", "saturation") else ""
+        severity = " severe" if w.kind in SEVERE_KINDS else ""
         detail = f"<pre>{escape(w.detail)}</pre>" if w.detail else ""
         parts.append(
             f'<div class="warning{severity}" data-kind="{escape(w.kind)}"><p>{escape(w.message)}</p>{detail}</div>'

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_ITL_POINTS",
     "NodePlotData",
     "PlotRecords",
+    "fleet_band",
     "node_plot_data",
     "output_throughput_series",
     "run_start_s",
@@ -304,6 +305,47 @@ def server_series(timeseries: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFr
     first_token = ts["target"].astype(str).map(per_worker).fillna(overall)
     stale = ts["metric"].isin(LAST_BATCH_GAUGES) & (ts["t_s"] < first_token)
     return ts[~stale].reset_index(drop=True)
+
+
+def fleet_band(server: pd.DataFrame, metric: str, points: int = 200) -> pd.DataFrame:
+    """One gauge over many servers as the mean and the min–max band across them.
+
+    Each server's samples are held until its next sample (a gauge keeps its last value) and read on a
+    common grid of ``points`` times from the first to the last sample; a grid time before a server's
+    first sample does not count for that server.
+
+    Args:
+        server: :func:`server_series` (long format: ``t_s``, ``target``, ``metric``, ``value``).
+        metric: The gauge, e.g. ``sglang:num_running_reqs``.
+
+    Returns:
+        Columns ``t_s``, ``mean``, ``min``, ``max`` and ``servers`` (how many had a sample by then);
+        empty without samples of ``metric``.
+    """
+    sub = server[server["metric"] == metric].sort_values("t_s")
+    if sub.empty:
+        return pd.DataFrame(columns=["t_s", "mean", "min", "max", "servers"])
+    grid = np.linspace(float(sub["t_s"].min()), float(sub["t_s"].max()), points)
+    held = []
+    for _, grp in sub.groupby("target", sort=False):
+        index = np.searchsorted(grp["t_s"].to_numpy(dtype=float), grid, side="right") - 1
+        values = grp["value"].to_numpy(dtype=float)[np.maximum(index, 0)]
+        held.append(np.where(index >= 0, values, np.nan))
+    stack = np.vstack(held)
+    seen = (~np.isnan(stack)).sum(axis=0)
+    with np.errstate(all="ignore"):
+        mean = np.where(seen > 0, np.nansum(stack, axis=0) / np.maximum(seen, 1), np.nan)
+    filled_low = np.where(np.isnan(stack), np.inf, stack).min(axis=0)
+    filled_high = np.where(np.isnan(stack), -np.inf, stack).max(axis=0)
+    return pd.DataFrame(
+        {
+            "t_s": grid,
+            "mean": mean,
+            "min": np.where(seen > 0, filled_low, np.nan),
+            "max": np.where(seen > 0, filled_high, np.nan),
+            "servers": seen,
+        }
+    )
 
 
 def node_plot_data(records: PlotRecords, requests: pd.DataFrame, timeseries: pd.DataFrame) -> NodePlotData:

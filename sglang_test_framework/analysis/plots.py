@@ -23,16 +23,19 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..metrics import definitions as d
 from ..results import RunResults
-from .plot_data import NodePlotData, node_plot_data
+from .plot_data import NodePlotData, fleet_band, node_plot_data
 from .report import settings_line
 
 __all__ = [
     "Axes",
     "draw_node_figures",
+    "integer_ticks",
     "legend_below",
     "legend_outside",
     "new_figure",
@@ -52,6 +55,8 @@ SERVER_PANELS: tuple[tuple[str, tuple[str, ...], str, bool], ...] = (
     ("KV cache token usage", ("sglang:token_usage",), "share of KV token slots (0–1)", True),
 )
 CACHE_GAUGE = "sglang:cache_hit_rate"
+# Beyond this many servers a line per server (and legend entry) is unreadable: mean + min–max band.
+MAX_SERVER_LINES = 8
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -118,14 +123,20 @@ def legend_outside(ax: Axes, title: str | None = None) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, title=title)
 
 
+def integer_ticks(axis: Axis) -> None:
+    """Ticks on whole numbers only (counts: requests, ranks)."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_cdf(ax: Axes, values: pd.Series | np.ndarray, label: str, style: int = 0, color: str | None = None) -> None:
     """Empirical CDF of ``values`` (NaN dropped) as a step line on ``ax``, drawn in line style ``style``
     of :data:`LINE_STYLES`; nothing for no values."""
     data = np.sort(pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float))
     if data.size:
         line, width = LINE_STYLES[style % len(LINE_STYLES)]
-        y = np.arange(1, data.size + 1) / data.size
-        ax.step(data, y, where="post", linestyle=line, linewidth=width, label=label, color=color)
+        y = np.arange(0, data.size + 1) / data.size  # from 0 at the smallest value: one value is a visible step
+        x = np.concatenate([data[:1], data])
+        ax.step(x, y, where="post", linestyle=line, linewidth=width, label=label, color=color)
 
 
 def _ms(value: float | None) -> str:
@@ -240,8 +251,33 @@ def _throughput(data: NodePlotData, summary: Mapping[str, Any], settings: str, p
     return save_figure(fig, path)
 
 
+def _fleet_panel(ax: Axes, server: pd.DataFrame, metrics: tuple[str, ...]) -> None:
+    """Many servers: each metric's mean across them, with the min–max band shaded."""
+    for k, metric in enumerate(metrics):
+        band = fleet_band(server, metric)
+        if band.empty:
+            continue
+        line, width = LINE_STYLES[k % len(LINE_STYLES)]
+        short = metric.removeprefix("sglang:")
+        count = int(band["servers"].max())
+        ax.plot(
+            band["t_s"],
+            band["mean"],
+            linestyle=line,
+            linewidth=width,
+            color=f"C{k}",
+            label=f"{short}: mean of {count} servers",
+        )
+        ax.fill_between(
+            band["t_s"], band["min"], band["max"], color=f"C{k}", alpha=0.2, label=f"{short}: min–max across servers"
+        )
+
+
 def _server_panel(ax: Axes, server: pd.DataFrame, metrics: tuple[str, ...]) -> None:
     sub = server[server["metric"].isin(metrics)]
+    if sub["target"].nunique() > MAX_SERVER_LINES:
+        _fleet_panel(ax, sub, metrics)
+        return
     for i, ((target, metric), grp) in enumerate(sub.groupby(["target", "metric"], sort=True)):
         line, width = LINE_STYLES[metrics.index(str(metric)) % len(LINE_STYLES)]
         short = str(metric).removeprefix("sglang:")
@@ -252,6 +288,8 @@ def _server_panel(ax: Axes, server: pd.DataFrame, metrics: tuple[str, ...]) -> N
 
 def _cache_panel(ax: Axes, data: NodePlotData, summary: Mapping[str, Any]) -> None:
     gauge = data.server[data.server["metric"] == CACHE_GAUGE]
+    if gauge["target"].nunique() > MAX_SERVER_LINES:  # per-server batch gauges: only the run's own line
+        gauge = gauge.iloc[0:0]
     for i, (target, grp) in enumerate(gauge.groupby("target", sort=True)):
         ax.plot(
             grp["t_s"],
@@ -285,6 +323,8 @@ def _server_timeseries(data: NodePlotData, summary: Mapping[str, Any], settings:
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.set_ylim(*((-0.02, 1.05) if ratio else (0.0, None)))
+        if not ratio:
+            integer_ticks(ax.yaxis)
     _cache_panel(axes[2], data, summary)
     for ax, legend_ax in zip(axes, legends, strict=True):
         ax.set_xlabel("time (s from run start)")

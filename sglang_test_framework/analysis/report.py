@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .run_warnings import run_warnings
+from .run_warnings import SEVERE_KINDS, run_warnings
 
 __all__ = [
     "ReportLine",
@@ -52,6 +54,8 @@ class ReportSection:
 
     title: str
     lines: tuple[ReportLine, ...]
+    alert: bool = False
+    """Shown in red (a client-bound self-check)."""
 
 
 def _missing(value: Any) -> bool:
@@ -80,6 +84,16 @@ def _rate(value: Any) -> str:
     return f"{value:g} req/s"
 
 
+def _load_rate(context: Mapping[str, Any]) -> str:
+    """The offered load: a closed loop of virtual users, a stage schedule, or the request rate."""
+    if context.get("virtual_users"):
+        stages = f", stages {context['stages']}" if context.get("stages") else ""
+        return f"closed loop, {context['virtual_users']} virtual users{stages}"
+    if context.get("stages"):
+        return f"stages {context['stages']} (req/s)"
+    return _rate(context.get("request_rate"))
+
+
 def _line(label: str, value: str) -> ReportLine:
     return ReportLine(((label, value),))
 
@@ -95,7 +109,7 @@ def run_settings(context: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Model", str(context.get("model"))),
         ("Backend", backend),
         ("Max Running Requests", str(context.get("max_running_requests"))),
-        ("Request Rate", _rate(context.get("request_rate"))),
+        ("Request Rate", _load_rate(context)),
     ]
     optional = (
         ("max_concurrency", "Max Concurrency"),
@@ -223,6 +237,8 @@ def _requests(s: Mapping[str, Any]) -> ReportSection:
         )
     )
     lines = [counts]
+    if s.get("not_sent"):
+        lines.append(ReportLine((("Not sent (user left)", _count(s.get("not_sent"))),)))
     errors: Mapping[str, int] = s.get("errors_by_type") or {}
     if errors:
         messages = tuple(str(m) for m in (s.get("first_errors") or [])[:MAX_ERROR_LINES])
@@ -253,24 +269,81 @@ def _window(s: Mapping[str, Any]) -> ReportSection:
     )
 
 
+def _client_check(s: Mapping[str, Any]) -> ReportSection:
+    """The client self-check (metrics/client_check.py): arrival lag, send rates, CPU, the verdict."""
+    c: Mapping[str, Any] = s["client_check"]
+    bound = c.get("lag_bound_ms")
+    lag = f"p50 {_num(c.get('arrival_lag_p50_ms'), ' ms', 3)}, p99 {_num(c.get('arrival_lag_p99_ms'), ' ms', 3)}, "
+    lag += f"max {_num(c.get('arrival_lag_max_ms'), ' ms', 3)}"
+    lag += f" (bound {_num(bound, ' ms', 2)})" if bound is not None else " (burst: not judged)"
+    cpu = ", ".join(
+        f"process {p.get('index')}: {_pct(p.get('cpu_utilisation'))} of a core ({_count(p.get('requests'))} requests)"
+        for p in c.get("processes") or []
+    )
+    verdict = f"YES — {c.get('client_bound_reason')}" if c.get("client_bound") else "no"
+    return ReportSection(
+        "Client Self-check",
+        (
+            _line("Arrival Lag", lag),
+            ReportLine(
+                (
+                    ("Offered Send Rate", _num(c.get("offered_send_rate"), " req/s")),
+                    ("Achieved Send Rate", _num(c.get("achieved_send_rate"), " req/s")),
+                )
+            ),
+            _line("Client CPU", cpu or "n/a (not measured)"),
+            _line("Client-bound", verdict),
+        ),
+        alert=bool(c.get("client_bound")),
+    )
+
+
 def node_report_sections(summary: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> list[ReportSection]:
     """The report's sections (throughput, latency, queue, requests) for ``summary``
     (``MetricsCollector.get_metrics()``, optionally with ``max_server_queue_depth``); missing values
     read ``n/a``. ``context`` (the run's settings) words the labels that depend on the config: the
     client queue depth says whether ``max_concurrency`` was set. A summary with a ``measure_window``
-    starts with the window, the offered and achieved rates and the saturation verdict."""
+    starts with the window, the offered and achieved rates and the saturation verdict; one with a
+    ``client_check`` ends with the client self-check."""
     context = context or {}
     window = [_window(summary)] if isinstance(summary.get("measure_window"), Mapping) else []
-    return [*window, _throughput(summary), _latency(summary), _queue(summary, context), _requests(summary)]
+    check = [_client_check(summary)] if isinstance(summary.get("client_check"), Mapping) else []
+    trace = [_trace(summary["trace"])] if isinstance(summary.get("trace"), Mapping) else []
+    return [
+        *window,
+        *trace,
+        _throughput(summary),
+        _latency(summary),
+        _queue(summary, context),
+        _requests(summary),
+        *check,
+    ]
 
 
-def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+def _trace(block: Mapping[str, Any]) -> ReportSection:
+    from .trace_report import trace_section  # it builds on this module's ReportSection
+
+    return trace_section(block)
+
+
+def _red(text: str, color: bool) -> str:
+    return f"\033[31m{text}\033[0m" if color else text
+
+
+def use_color() -> bool:
+    """Colour the console report: stdout is a terminal and ``NO_COLOR`` is not set (no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any], color: bool | None = None) -> str:
     """The report printed after a node test.
 
     Args:
         summary: ``MetricsCollector.get_metrics()`` (optionally with ``max_server_queue_depth``).
         context: Run settings: ``model``, ``backend``, ``sim_profile``, ``max_running_requests``,
             ``request_rate`` (None or inf = all at once), ``max_concurrency``.
+        color: Severe warnings (:data:`.run_warnings.SEVERE_KINDS`: a client-bound run…) in red
+            (ANSI); None: when :func:`use_color`.
 
     Returns:
         The multi-line block (no trailing newline); missing values print as ``n/a``. The run's warnings
@@ -285,7 +358,8 @@ def format_node_report(summary: Mapping[str, Any], context: Mapping[str, Any]) -
     warnings = run_warnings(summary, context)
     if warnings:
         lines.append("Warnings:")
-        lines += [f"- {w.message}" for w in warnings]
+        red = use_color() if color is None else color
+        lines += [_red(f"- {w.message}", red and w.kind in SEVERE_KINDS) for w in warnings]
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 

@@ -4,6 +4,8 @@ compose it) and :class:`ServerConfig` (one server: settings + identity, port, GP
 from __future__ import annotations
 
 import copy
+import importlib.util
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,14 +13,28 @@ from pydantic import Field, field_validator, model_validator
 
 from .secrets import ApiKeyConfig
 
-__all__ = ["MAX_SERVER_TOKENS", "Backend", "ServerConfig", "ServerSettings", "check_base_url"]
+__all__ = [
+    "MAX_SERVER_TOKENS",
+    "RAY_EXTRA_HINT",
+    "Backend",
+    "Placement",
+    "ServerConfig",
+    "ServerSettings",
+    "check_base_url",
+]
 
 Backend = Literal["sim", "sglang", "external"]
+Placement = Literal["local", "ray"]
+
+RAY_EXTRA_HINT = "pip install 'sglang-test-framework[ray]' (or pip install \"ray[default]\")"
+"""How to install the optional Ray dependency (``placement='ray'``, ``client_nodes``)."""
 
 MAX_SERVER_TOKENS = 1_000_000_000
 """Upper bound of token-count server flags (KV capacity, context length, prefill sizes)."""
 
 _DAY_S = 86_400.0
+
+_RAY_FIELDS = ("ray_address", "ray_num_gpus", "ray_num_cpus", "ray_resources", "ray_spread")
 
 
 def check_base_url(url: str) -> str:
@@ -70,6 +86,9 @@ class ServerSettings(ApiKeyConfig):
     sim_profile: str | None = Field(default=None, description="sim latency profile name or YAML path")
     sim_ground_truth_log: Path | None = None
     sim_args: list[str] = Field(default_factory=list, description="extra --sim-* flags (faults, jitter)")
+    sim_workers_per_process: int = Field(
+        default=1, ge=1, le=4096, description="sim: workers served by one fleet process (ServerManager.start_servers)"
+    )
     coverage: bool = Field(
         default=False, description="run each server we launch under coverage.py and report its code coverage"
     )
@@ -81,6 +100,26 @@ class ServerSettings(ApiKeyConfig):
     coverage_dir: Path | None = Field(
         default=None, description="coverage data and report of the servers (default: <output_dir>/coverage)"
     )
+    placement: Placement = Field(
+        default="local",
+        description="where servers we launch run: 'local' (this machine) or 'ray' (each a Ray actor on a node "
+        "of a Ray cluster; needs the ray extra; docs/scaling.md)",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="placement='ray': Ray cluster address (host:port, 'auto'); None: $RAY_ADDRESS or a new local Ray",
+    )
+    ray_num_gpus: float | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description="placement='ray': GPUs per server (default tp_size for sglang, 0 for sim)",
+    )
+    ray_num_cpus: float = Field(default=1.0, ge=0, le=1024, description="placement='ray': CPUs Ray reserves per server")
+    ray_resources: dict[str, float] = Field(
+        default_factory=dict, description="placement='ray': custom Ray resources per server, e.g. {\"h100\": 1}"
+    )
+    ray_spread: bool = Field(default=True, description="placement='ray': spread servers over nodes (False packs them)")
 
     @field_validator("chunked_prefill_size")
     @classmethod
@@ -125,12 +164,38 @@ class ServerSettings(ApiKeyConfig):
     def _sim_only_fields(self) -> ServerSettings:
         if self.backend != "sim" and (self.sim_args or self.sim_ground_truth_log or self.sim_profile):
             raise ValueError("sim_profile, sim_args and sim_ground_truth_log need backend='sim'")
+        if self.backend != "sim" and self.sim_workers_per_process > 1:
+            raise ValueError("sim_workers_per_process needs backend='sim' (one process serves several sim workers)")
+        self._check_placement()
         if self.coverage and self.backend == "external":
             raise ValueError(
                 "coverage measures servers we launch: use backend='sim' or 'sglang', or run the external "
                 "server under coverage.py yourself"
             )
         return self
+
+    def _check_placement(self) -> None:
+        if self.placement == "local":
+            fields = ServerSettings.model_fields
+            ray_set = [n for n in _RAY_FIELDS if getattr(self, n) != fields[n].get_default(call_default_factory=True)]
+            if ray_set:
+                raise ValueError(f"{', '.join(ray_set)} need placement='ray' (placement is 'local')")
+            return
+        if self.backend == "external":
+            raise ValueError("placement='ray' launches servers; backend='external' launches none (use sim or sglang)")
+        if self.sim_workers_per_process > 1:
+            raise ValueError("sim_workers_per_process > 1 runs a fleet in one local process; use placement='local'")
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError(f"placement='ray' needs Ray, which is not installed: {RAY_EXTRA_HINT}")
+        for name, amount in self.ray_resources.items():
+            if not name or not math.isfinite(amount) or amount < 0:
+                raise ValueError(f"ray_resources[{name!r}]: use a resource name and an amount ≥ 0")
+
+    def ray_request(self) -> dict[str, float]:
+        """What Ray reserves for one server (placement='ray'): ``CPU``, ``GPU`` (``ray_num_gpus``, else
+        ``tp_size`` for sglang and 0 for the sim) and the custom ``ray_resources``."""
+        gpus = self.ray_num_gpus if self.ray_num_gpus is not None else (self.tp_size if self.backend == "sglang" else 0)
+        return {"CPU": self.ray_num_cpus, "GPU": float(gpus), **self.ray_resources}
 
     def coverage_data_dir(self, output_dir: Path) -> Path:
         """Where the servers' coverage data and report go: ``coverage_dir``, else ``<output_dir>/coverage``."""

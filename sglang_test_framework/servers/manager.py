@@ -22,10 +22,13 @@ from ..config.server_config import ServerConfig
 from ..errors import ServerLaunchError
 from ..http_api import auth_headers
 from .argv import coverage_rc, coverage_rcfile, server_argv, server_env
-from .process import ManagedProcess
+from .process import ManagedProcess, ProcessHandle
+from .ray_backend import RayFleet, RayProcess
 from .readiness import port_is_free, probe_ok, wait_until_ready
 from .router import start_router
 from .server import ProcessExit, RouterHandle, SGLangServer
+from .sim_fleet import fleet_argv, fleet_groups
+from .smg import PdWorkers
 
 __all__ = ["ServerManager", "kill_all_processes"]
 
@@ -66,6 +69,8 @@ class ServerManager:
         self.servers: dict[str, SGLangServer] = {}
         self.routers: dict[str, RouterHandle] = {}
         self._reserved_ports: set[int] = set()
+        self._ray: RayFleet | None = None
+        self._fleet_of: dict[str, str] = {}  # sim worker id → its fleet process (sim_workers_per_process > 1)
         _LIVE_MANAGERS.add(self)
 
     # ----------------------------------------------------------------------------- ports
@@ -99,19 +104,31 @@ class ServerManager:
             return config.server_id
         return f"server_{len(self.servers)}"
 
+    def _ray_fleet(self, config: ServerConfig) -> RayFleet:
+        if self._ray is None:
+            self._ray = RayFleet(config.ray_address)
+        elif self._ray.address != config.ray_address:
+            raise ServerLaunchError(
+                f"ray_address {config.ray_address!r} differs from {self._ray.address!r} of this manager's other "
+                "servers; use one Ray cluster per ServerManager"
+            )
+        return self._ray
+
     def _spawn(self, config: ServerConfig) -> SGLangServer:
         server_id = self._new_id(config)
         if config.backend == "external":
             assert config.url is not None
             server = SGLangServer(server_id, config, config.url.rstrip("/"))
+        elif config.placement == "ray":  # the URL is known once Ray placed it (_wait_ready)
+            config = config.model_copy(update={"server_id": server_id})
+            self._write_coverage_rc(config)
+            ray_process = self._ray_fleet(config).launch(server_id, config, self.log_dir / f"{server_id}.log")
+            server = SGLangServer(server_id, config, "", ray_process)
         else:
             port = self._resolve_port(config)
             if config.server_id is None:
                 config = config.model_copy(update={"server_id": server_id})
-            if config.coverage and not coverage_rcfile(config.coverage_dir or Path("coverage")).is_file():
-                coverage_dir = config.coverage_dir or Path("coverage")
-                coverage_dir.mkdir(parents=True, exist_ok=True)
-                coverage_rcfile(coverage_dir).write_text(coverage_rc(config, coverage_dir))
+            self._write_coverage_rc(config)
             process = ManagedProcess(
                 server_id, server_argv(config, port), self.log_dir / f"{server_id}.log", server_env(config)
             )
@@ -120,14 +137,28 @@ class ServerManager:
         self.servers[server_id] = server
         return server
 
+    @staticmethod
+    def _write_coverage_rc(config: ServerConfig) -> None:
+        if config.coverage and not coverage_rcfile(config.coverage_dir or Path("coverage")).is_file():
+            coverage_dir = config.coverage_dir or Path("coverage")
+            coverage_dir.mkdir(parents=True, exist_ok=True)
+            coverage_rcfile(coverage_dir).write_text(coverage_rc(config, coverage_dir))
+
     async def _wait_ready(self, server: SGLangServer) -> None:
         headers = auth_headers(server.config.api_key)
-        url = f"{server.base_url}/health_generate"
+
+        # a simulated worker answers with the id we gave it, so another server on its port is never taken for it
+        own_id = server.config.backend == "sim" and not any(
+            a.startswith("--sim-worker-id") for a in server.config.sim_args
+        )
+        expect = server.config.server_id if own_id else None
 
         async def probe(session: Any) -> bool:
-            return await probe_ok(session, url, headers)
+            return await probe_ok(session, f"{server.base_url}/health_generate", headers, expect)
 
         try:
+            if isinstance(server.process, RayProcess):
+                server.base_url = await server.process.placed(server.config.startup_timeout_s)
             server.startup_s = await wait_until_ready(
                 f"{server.server_id} ({server.config.backend} at {server.base_url})",
                 probe,
@@ -140,15 +171,23 @@ class ServerManager:
         server.server_info = await asyncio.to_thread(self._fetch_json, server, "/server_info")
         logger.info("%s ready in %.1fs at %s", server.server_id, server.startup_s, server.base_url)
 
+    async def _connect_ray(self, configs: Sequence[ServerConfig]) -> None:
+        """Connect to Ray (off the event loop: it takes seconds) before placing servers there."""
+        on_ray = [c for c in configs if c.placement == "ray" and c.backend != "external"]
+        if on_ray and self._ray is None:
+            self._ray = await asyncio.to_thread(RayFleet, on_ray[0].ray_address)
+
     async def start_server(self, config: ServerConfig) -> SGLangServer:
         """Launch one server and wait until ``/health_generate`` answers 200 (async)."""
+        await self._connect_ray([config])
         server = self._spawn(config)
         await self._wait_ready(server)
         return server
 
     async def start_servers(self, configs: Sequence[ServerConfig]) -> list[SGLangServer]:
         """Launch several servers at once and wait for all of them (async)."""
-        servers = [self._spawn(c) for c in configs]
+        await self._connect_ray(configs)
+        servers = [s for group in fleet_groups(configs) for s in self._spawn_group(group)]
         try:
             await asyncio.gather(*(self._wait_ready(s) for s in servers))
         except BaseException:
@@ -165,14 +204,50 @@ class ServerManager:
         """Synchronous :meth:`start_servers`."""
         return _run_sync(self.start_servers(configs), "launch_multiple_servers", "start_servers")
 
+    def _spawn_group(self, group: list[ServerConfig]) -> list[SGLangServer]:
+        """One server per config: a process each, or one sim fleet process for the whole group."""
+        if len(group) == 1 and group[0].sim_workers_per_process == 1:
+            return [self._spawn(group[0])]
+        fleet_id = f"sim_fleet_{len(set(self._fleet_of.values()))}"
+        workers: list[tuple[ServerConfig, int]] = []
+        for config in group:
+            server_id = self._new_id(config) if config.server_id else f"server_{len(self.servers) + len(workers)}"
+            workers.append((config.model_copy(update={"server_id": server_id}), self._resolve_port(config)))
+        self._write_coverage_rc(workers[0][0])
+        process = ManagedProcess(
+            fleet_id, fleet_argv(workers), self.log_dir / f"{fleet_id}.log", server_env(workers[0][0])
+        )
+        process.start()
+        servers = []
+        for config, port in workers:
+            assert config.server_id is not None
+            server = SGLangServer(config.server_id, config, f"http://{config.host}:{port}", process)
+            self.servers[config.server_id] = server
+            self._fleet_of[config.server_id] = fleet_id
+            servers.append(server)
+        return servers
+
+    def _refuse_fleet_member(self, server_id: str, action: str) -> None:
+        if server_id in self._fleet_of:
+            raise ServerLaunchError(
+                f"cannot {action} {server_id!r} alone: it shares process {self._fleet_of[server_id]} with other sim "
+                "workers (sim_workers_per_process > 1); use sim_workers_per_process=1 for failure injection, or "
+                "the sim's own crash faults (--sim-crash-after-s) which stop one fleet worker"
+            )
+
     def stop_server(self, server_id: str, timeout_s: float = 10.0) -> None:
-        """Stop one server (SIGTERM its process group, then SIGKILL) and forget it."""
+        """Stop one server (SIGTERM its process group, then SIGKILL) and forget it. A worker of a sim
+        fleet process is forgotten; the process stops with the last of its workers."""
         server = self.servers.pop(server_id, None)
+        fleet = self._fleet_of.pop(server_id, None)
+        if fleet is not None and fleet in self._fleet_of.values():
+            return
         if server is not None and server.process is not None:
             server.process.stop(timeout_s)
 
     def kill_server(self, server_id: str) -> None:
         """SIGKILL a server without forgetting it (failure injection: its log and id stay)."""
+        self._refuse_fleet_member(server_id, "kill")
         server = self.servers.get(server_id)
         if server is not None and server.process is not None:
             server.killed_on_purpose = True
@@ -180,24 +255,34 @@ class ServerManager:
 
     async def restart_server(self, server_id: str) -> SGLangServer:
         """Start a stopped or killed server again on the same port (recovery after failure injection)."""
+        self._refuse_fleet_member(server_id, "restart")
         server = self.servers.get(server_id)
         if server is None or server.process is None:
             raise ServerLaunchError(f"cannot restart {server_id!r}: not a server this manager launched")
-        server.process.stop()
-        port = int(server.base_url.rsplit(":", 1)[1])
-        server.process = ManagedProcess(
-            server_id, server_argv(server.config, port), self.log_dir / f"{server_id}.log", server_env(server.config)
-        )
-        server.process.start()
+        if isinstance(server.process, RayProcess):  # same actor: same node, port and GPUs
+            await asyncio.to_thread(server.process.restart)
+        else:
+            server.process.stop()
+            port = int(server.base_url.rsplit(":", 1)[1])
+            log_path = self.log_dir / f"{server_id}.log"
+            process = ManagedProcess(server_id, server_argv(server.config, port), log_path, server_env(server.config))
+            process.start()
+            server.process = process
         server.killed_on_purpose = False
         await self._wait_ready(server)
         return server
 
     # ----------------------------------------------------------------------------- routers
     async def start_router(
-        self, config: RouterConfig, worker_urls: Sequence[str], policy: str = "cache_aware"
+        self,
+        config: RouterConfig,
+        worker_urls: Sequence[str],
+        policy: str = "cache_aware",
+        pd: PdWorkers | None = None,
     ) -> RouterHandle:
-        """Launch the real sglang-router and wait until all workers are registered and healthy."""
+        """Launch the real router (SMG or sglang-router, ``config.implementation``) and wait until all
+        workers are registered and healthy. With ``pd`` (SMG only) it runs in PD mode on those prefill
+        and decode workers (``worker_urls`` is then ignored)."""
         router_id = f"router_{len(self.routers)}"
         port = config.port or self.allocate_port(config.host)
         prom_port = config.prometheus_port or self.allocate_port(config.prometheus_host)
@@ -210,6 +295,7 @@ class ServerManager:
             prom_port,
             self.log_dir / f"{router_id}.log",
             self.routers,
+            pd,
         )
         return handle
 
@@ -269,7 +355,7 @@ class ServerManager:
     def unexpected_exits(self) -> list[ProcessExit]:
         """Servers and routers we launched that have exited although nobody stopped or killed them."""
         exits: list[ProcessExit] = []
-        handles: list[tuple[str, ManagedProcess | None, bool]] = [
+        handles: list[tuple[str, ProcessHandle | None, bool]] = [
             (s.server_id, s.process, s.killed_on_purpose) for s in self.servers.values()
         ]
         handles += [(r.router_id, r.process, False) for r in self.routers.values()]
@@ -289,6 +375,9 @@ class ServerManager:
                 server.process.terminate()
         for server_id in list(self.servers):
             self.stop_server(server_id)
+        if self._ray is not None:
+            self._ray.close()
+            self._ray = None
 
     def __enter__(self) -> ServerManager:
         return self

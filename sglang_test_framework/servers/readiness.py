@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from ..errors import ServerLaunchError, ServerNotReadyError
-from .process import ManagedProcess
+from .process import ProcessHandle
 
 __all__ = ["port_is_free", "probe_ok", "wait_until_ready"]
 
@@ -29,18 +29,29 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-async def probe_ok(session: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None) -> bool:
-    """GET ``url``; True on HTTP 200, False on any other status or connection error."""
+async def probe_ok(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str] | None = None,
+    expect_worker_id: str | None = None,
+) -> bool:
+    """GET ``url``; True on HTTP 200, False on any other status or connection error.
+
+    With ``expect_worker_id``, the answer must also carry that ``X-Worker-Id``: a server we did not start
+    that holds the port (our process then fails to bind and exits) is never taken for ours.
+    """
     try:
         async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as resp:
             await resp.read()
+            if expect_worker_id is not None and resp.headers.get("X-Worker-Id") != expect_worker_id:
+                return False
             return resp.status == 200
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
         return False
 
 
 async def wait_until_ready(
-    name: str, probe: Probe, timeout_s: float, process: ManagedProcess | None = None, interval_s: float = 0.2
+    name: str, probe: Probe, timeout_s: float, process: ProcessHandle | None = None, interval_s: float = 0.2
 ) -> float:
     """Poll ``probe`` until it returns True; fail fast if ``process`` exits; time out after ``timeout_s``.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config.router_config import RouterConfig
 from ..config.server_config import ServerConfig
-from .process import ManagedProcess
+from .process import ManagedProcess, ProcessHandle
 
 __all__ = ["ProcessExit", "RouterHandle", "SGLangServer"]
 
@@ -32,7 +32,7 @@ class SGLangServer:
     server_id: str
     config: ServerConfig
     base_url: str
-    process: ManagedProcess | None = None
+    process: ProcessHandle | None = None
     startup_s: float = 0.0
     server_info: dict[str, object] = field(default_factory=dict)
     killed_on_purpose: bool = False

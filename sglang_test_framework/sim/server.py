@@ -8,12 +8,14 @@ import os
 import random
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .config import SimConfig
 from .engine import EngineConfig, SimEngine, SimRequest, StepResult
 from .metrics import SimMetrics
+from .pd import PDRole, make_role
 from .profiles import LatencyProfile
 from .tokenizer import SimpleTokenizer
 
@@ -55,7 +57,9 @@ class SimServer:
                 max_prefill_tokens=config.max_prefill_tokens,
                 schedule_policy=config.schedule_policy,
                 schedule_conservativeness=config.schedule_conservativeness,
-                disable_radix_cache=config.disable_radix_cache,
+                # a decode worker keeps no prefix cache (SGLang's default without
+                # --disaggregation-decode-enable-radix-cache)
+                disable_radix_cache=config.disable_radix_cache or config.disaggregation_mode == "decode",
                 jitter_cv=config.sim_jitter_cv,
                 slowdown=config.sim_slowdown,
                 seed=config.random_seed,
@@ -65,7 +69,8 @@ class SimServer:
         )
         self.model_name = config.model_name
         self.worker_id = config.worker_id
-        self.metrics = SimMetrics(self.model_name)
+        engine_type = "unified" if config.disaggregation_mode == "null" else config.disaggregation_mode
+        self.metrics = SimMetrics(self.model_name, engine_type=engine_type)
         self.flows: dict[str, Flow] = {}
         self.ready = False
         self.ready_ns = 0
@@ -78,8 +83,12 @@ class SimServer:
         )
         self._gen_tokens_at = (time.monotonic(), 0)
         self.gen_throughput = 0.0
+        self.crash_hook: Callable[[], None] | None = None  # set by a fleet: a crash kills only this worker
+        self.pd: PDRole | None = make_role(self)  # PD disaggregation (sim/pd.py); None when not disaggregated
 
     def _token(self, req: SimRequest, k: int) -> int:
+        if k == 0 and req.handoff_token is not None:  # PD decode: the prefill sampled the first token
+            return req.handoff_token
         return int((zlib.crc32(req.rid.encode()) + 7919 * k + self.config.random_seed) % self.tokenizer.vocab_size)
 
     # ------------------------------------------------------------------ lifecycle
@@ -90,8 +99,16 @@ class SimServer:
         self.ready = True
         self.ready_ns = time.monotonic_ns()
         if self.config.sim_crash_after_s is not None:
-            asyncio.get_running_loop().call_later(self.config.sim_crash_after_s, os._exit, 1)
+            asyncio.get_running_loop().call_later(self.config.sim_crash_after_s, self.crash)
         print("The server is fired up and ready to roll!", flush=True)
+
+    def crash(self) -> None:
+        """A crash fault: the process exits at once (code 1); in a fleet (sim/fleet.py) ``crash_hook``
+        kills only this worker."""
+        if self.crash_hook is not None:
+            self.crash_hook()
+            return
+        os._exit(1)
 
     def close(self) -> None:
         """Flush and close the ground-truth log."""
@@ -113,7 +130,8 @@ class SimServer:
         n = self.arrivals
         cfg = self.config
         if cfg.sim_crash_after_requests is not None and n >= cfg.sim_crash_after_requests:
-            os._exit(1)
+            self.crash()
+            return "hang"  # only reached in a fleet (sim/fleet.py): this worker's connections are already cut
         if n <= cfg.sim_fail_first_n:
             return cfg.sim_fail_status, f"injected failure (request {n} of the first {cfg.sim_fail_first_n})"
         if cfg.sim_fail_rate and self.rng.random() < cfg.sim_fail_rate:
@@ -155,33 +173,52 @@ class SimServer:
         self.metrics.generation_tokens += len(req.output_ids)
         self.metrics.cached_tokens += req.cached_tokens
         end = req.finish_ns or time.monotonic_ns()
-        if req.first_token_ns is not None:
+        if req.first_token_ns is not None and self.config.disaggregation_mode != "prefill":
             self.metrics.ttft.observe((req.first_token_ns - req.arrival_ns) / 1e9)
         if req.admitted_ns is not None:
             self.metrics.queue.observe((req.admitted_ns - req.arrival_ns) / 1e9)
         self.metrics.e2e.observe((end - req.arrival_ns) / 1e9)
         if self._truth is not None:
-            self._truth.write(
-                json.dumps(
-                    {
-                        "rid": req.rid,
-                        "arrival_ns": req.arrival_ns,
-                        "admitted_ns": req.admitted_ns,
-                        "prefill_chunks": req.prefill_chunks,
-                        "first_token_step_end_ns": req.first_token_ns,
-                        "first_token_ns": flow.first_write_ns,
-                        "finish_ns": end,
-                        "last_write_ns": flow.last_write_ns or None,
-                        "prompt_tokens": len(req.input_ids),
-                        "completion_tokens": len(req.output_ids),
-                        "cached_tokens": req.cached_tokens,
-                        "retractions": req.retractions,
-                        "status": flow.status,
-                        "worker_id": self.worker_id,
-                    }
-                )
-                + "\n"
+            self.write_truth(
+                {
+                    "rid": req.rid,
+                    "arrival_ns": req.arrival_ns,
+                    "admitted_ns": req.admitted_ns,
+                    "prefill_chunks": req.prefill_chunks,
+                    "first_token_step_end_ns": req.first_token_ns,
+                    "first_token_ns": flow.first_write_ns,
+                    "finish_ns": end,
+                    "last_write_ns": flow.last_write_ns or None,
+                    "prompt_tokens": len(req.input_ids),
+                    "completion_tokens": len(req.output_ids),
+                    "cached_tokens": req.cached_tokens,
+                    "retractions": req.retractions,
+                    "status": flow.status,
+                    "worker_id": self.worker_id,
+                    **(req.pd_truth or {}),
+                }
             )
+
+    def write_truth(self, row: dict[str, Any]) -> None:
+        """Append one ground-truth row (when ``--sim-ground-truth-log`` is set)."""
+        if self._truth is not None:
+            self._truth.write(json.dumps(row) + "\n")
+
+    def write_failure(self, req: SimRequest, status: str, error: str) -> None:
+        """A ground-truth row for a request that failed before the scheduler ran it (PD rendezvous)."""
+        self.write_truth(
+            {
+                "rid": req.rid,
+                "arrival_ns": req.arrival_ns,
+                "finish_ns": time.monotonic_ns(),
+                "prompt_tokens": len(req.input_ids),
+                "completion_tokens": 0,
+                "status": status,
+                "error": error,
+                "worker_id": self.worker_id,
+                **(req.pd_truth or {}),
+            }
+        )
 
     # ------------------------------------------------------------------ step loop
     async def step_loop(self) -> None:
@@ -212,6 +249,8 @@ class SimServer:
                 end = min(end, time.monotonic_ns())
             engine.complete_step(step, end)
             self._after_step(step)
+            if self.pd is not None:
+                self.pd.after_step()
             next_ns = end
 
     def _after_step(self, step: StepResult) -> None:
@@ -252,7 +291,7 @@ class SimServer:
             max_running_requests=e.config.max_running_requests,
             chunked_prefill_size=e.config.chunked_prefill_size,
             mem_fraction_static=self.config.resolved_mem_fraction_static,
-            disaggregation_mode="null",
+            disaggregation_mode=self.config.disaggregation_mode,
             max_total_num_tokens=e.config.max_total_tokens,
             max_req_input_len=self.context_len - 1,
             context_length=self.context_len,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,19 @@ SETTINGS: dict[str, Any] = {
     "sim_profile": "h100",
     "sim_ground_truth_log": Path("truth.jsonl"),
     "sim_args": ["--sim-jitter-cv", "0"],
+    "sim_workers_per_process": 2,
     "coverage": True,
     "coverage_include": ["*/sglang/srt/*"],
     "coverage_dir": Path("cov"),
+}
+# placement='ray' validates only where Ray is installed (the ray extra); checked in its own test below.
+RAY_SETTINGS: dict[str, Any] = {
+    "placement": "ray",
+    "ray_address": "127.0.0.1:6379",
+    "ray_num_gpus": 1.0,
+    "ray_num_cpus": 2.0,
+    "ray_resources": {"h100": 1.0},
+    "ray_spread": False,
 }
 
 
@@ -60,7 +71,7 @@ def test_server_settings_are_one_model_shared_by_node_and_routing_configs() -> N
     assert set(ServerConfig.model_fields) - set(ServerSettings.model_fields) == per_server_only
     assert set(ServerSettings.model_fields) <= set(RoutingConfig.model_fields)
     assert set(ServerConfig.model_fields) <= set(NodeConfig.model_fields)
-    assert set(SETTINGS) == set(ServerSettings.model_fields)
+    assert set(SETTINGS) | set(RAY_SETTINGS) == set(ServerSettings.model_fields)
     for name in ServerSettings.model_fields:
         assert RoutingConfig.model_fields[name].annotation == ServerSettings.model_fields[name].annotation, name
 
@@ -79,6 +90,15 @@ def test_every_server_setting_reaches_every_worker() -> None:
                 assert got == Path(f"truth.worker_{i}.jsonl")
             else:
                 assert got == value, name
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray extra: pip install '.[ray]'")
+def test_ray_settings_reach_every_worker() -> None:
+    local_fleet_only = {"sim_workers_per_process"}  # a one-process sim fleet stays local
+    values = {k: v for k, v in SETTINGS.items() if k not in local_fleet_only} | RAY_SETTINGS
+    for worker in RoutingConfig(num_gpus=4, **values).worker_server_configs():
+        for name, value in RAY_SETTINGS.items():
+            assert getattr(worker, name) == value, name
 
 
 def test_external_workers_get_their_urls_and_the_shared_settings() -> None:
