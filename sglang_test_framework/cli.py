@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from .cli_args import add_model_arguments, collect_model_values
 from .cli_pd import add_pd_compare_parser
 from .cli_policy_study import add_policy_study_parser
+from .cli_routing import routing_config_from_args
 from .cli_stress import add_cache_benefit_parser, add_stress_parser
 from .cli_trace import add_trace_parser
 from .config.base import format_validation_error, load_yaml_mapping
@@ -106,14 +107,7 @@ def _routing_parser(sub: Any) -> None:
 def _run_routing(args: argparse.Namespace) -> int:
     from .scenarios.routing import RoutingTest
 
-    router_values = collect_model_values(args, RouterConfig, prefix="router_")
-    defaults = _sim_defaults(args)
-    config = build_config(RoutingConfig, args, defaults)
-    if router_values:
-        merged = {**config.router.explicit_values(), **router_values}
-        config = build_config(RoutingConfig, args, {**defaults, "router": merged})
-    if args.quiet:
-        config.progress = False
+    config = routing_config_from_args(args, _sim_defaults(args))
     if args.policies:
         comparison = RoutingTest.compare(config, args.policies)
         print(comparison.to_text())

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from .config.base import decode_utf8
 from .errors import DatasetError
+from .fileio import jsonl_values
 
 __all__ = [
     "AZURE_COLUMNS",
@@ -169,14 +170,7 @@ def _read_text(path: Path) -> str:
 
 
 def _jsonl_objects(text: str, path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc}); write one JSON object per line") from None
+    for where, obj in jsonl_values(text, path):
         if not isinstance(obj, dict):
             raise DatasetError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         yield where, obj

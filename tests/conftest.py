@@ -1,19 +1,86 @@
-"""Shared fixtures: simulated servers as real subprocesses on free ports."""
+"""Shared fixtures and helpers: simulated servers as real subprocesses on free ports, small aiohttp
+servers on loopback, the fields of a quiet simulated run. Test modules import the helpers with
+``from conftest import …`` (tests/ is on sys.path: there is no __init__.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+
+from sglang_test_framework.records import RequestRecord
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
+MS = 1_000_000
+
+
+def streamed_record(
+    rid: str, send_ns: int, chunk_ns: list[int], *, success: bool = True, **fields: Any
+) -> RequestRecord:
+    """A streamed request scheduled, arrived and sent at ``send_ns``, one token per chunk at ``chunk_ns``
+    (the first is its first token), finished 1 ms after the last chunk; ``fields``: other RequestRecord
+    fields (``prompt_len`` …)."""
+    return RequestRecord(
+        rid,
+        scheduled_ns=send_ns,
+        arrival_ns=send_ns,
+        send_ns=send_ns,
+        first_token_ns=chunk_ns[0],
+        finish_ns=chunk_ns[-1] + MS,
+        chunk_ns=chunk_ns,
+        chunk_tokens=[1] * len(chunk_ns),
+        output_tokens=len(chunk_ns),
+        success=success,
+        **fields,
+    )
+
+
+def sim_run_fields(output_dir: Path, **fields: Any) -> dict[str, Any]:
+    """The fields of a quiet simulated run (``MODEL`` on the sim backend, results in ``output_dir``, no
+    progress bar, no plots), then ``fields``: ``RoutingConfig(**sim_run_fields(tmp_path / "out",
+    num_gpus=2))``."""
+    return {
+        "model_path": MODEL,
+        "backend": "sim",
+        "output_dir": output_dir,
+        "progress": False,
+        "write_plots": False,
+        **fields,
+    }
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate each process still running; kill one that has not exited 10 s later."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, **runner_kw: Any) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port for the ``async with`` block: yields ``http://host:port``."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, **runner_kw)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:
@@ -51,6 +118,14 @@ def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] |
     raise TimeoutError(url)
 
 
+def sim_handle(port: int, proc: subprocess.Popen[bytes], truth: Path, log: Path, *, wait: bool) -> SimHandle:
+    """The handle of a simulator process serving on ``port``; with ``wait``, once its /health answers 200."""
+    handle = SimHandle(f"http://127.0.0.1:{port}", port, proc, truth, log)
+    if wait:
+        wait_http(handle.url + "/health", proc=proc)
+    return handle
+
+
 @pytest.fixture
 def start_sim(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
     """``start_sim("--max-running-requests", "4", wait=True)`` → a running simulator subprocess."""
@@ -80,16 +155,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
         with log.open("wb") as fh:
             proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
         procs.append(proc)
-        handle = SimHandle(f"http://127.0.0.1:{port}", port, proc, truth, log)
-        if wait:
-            wait_http(handle.url + "/health", proc=proc)
-        return handle
+        return sim_handle(port, proc, truth, log, wait=wait)
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    stop_processes(procs)

@@ -16,6 +16,7 @@ import numpy as np
 from ..config.base import decode_utf8
 from ..config.workload import MAX_LEN_TOKENS, WorkloadConfig
 from ..errors import DatasetError
+from ..fileio import jsonl_values
 from ..records import ChatMessage, PromptSource
 from .tokenizer import HFTokenizer
 from .tokenizer import Tokenizer as TokenizerProtocol
@@ -214,14 +215,7 @@ def _custom(cfg: WorkloadConfig, tok: TokenizerProtocol, rng: np.random.Generato
         raise DatasetError("dataset_name='custom' needs dataset_path (a JSONL file)")
     path = Path(cfg.dataset_path)
     rows: list[Sample] = []
-    for lineno, line in enumerate(_read_text(path, "JSONL file").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc}); write one JSON object per line") from None
+    for where, obj in jsonl_values(_read_text(path, "JSONL file"), path):
         prompt, out_len, messages = _custom_row(obj, where, cfg.random_output_len)
         rows.append(Sample(prompt, tok.count(prompt), out_len, messages=messages))
     if not rows:

@@ -76,28 +76,30 @@ def per_worker_table(
     return pd.DataFrame(rows, columns=list(_COLUMNS))
 
 
-def load_imbalance(table: pd.DataFrame) -> float:
-    """max / mean of requests per worker (1.0 = perfectly even). Uses the workers' own served counts
-    when no request is attributed by header."""
+def _requests_per_worker(table: pd.DataFrame) -> pd.Series | None:
+    """Requests per worker (attributed by header; else the workers' own served counts); None without
+    workers or requests."""
     workers = table[table["worker_id"] != "unattributed"]
     counts = workers["requests"].astype(float)
     if counts.sum() == 0:
         counts = workers["server_requests_served"].astype(float).dropna()
     if counts.empty or counts.mean() == 0:
-        return math.nan
-    return float(counts.max() / counts.mean())
+        return None
+    return counts
+
+
+def load_imbalance(table: pd.DataFrame) -> float:
+    """max / mean of requests per worker (1.0 = perfectly even). Uses the workers' own served counts
+    when no request is attributed by header."""
+    counts = _requests_per_worker(table)
+    return math.nan if counts is None else float(counts.max() / counts.mean())
 
 
 def load_imbalance_cv(table: pd.DataFrame) -> float:
     """Coefficient of variation of requests per worker: population std / mean of the per-worker request
     counts (0 = perfectly even; NaN without workers or requests). Counts as in :func:`load_imbalance`."""
-    workers = table[table["worker_id"] != "unattributed"]
-    counts = workers["requests"].astype(float)
-    if counts.sum() == 0:
-        counts = workers["server_requests_served"].astype(float).dropna()
-    if counts.empty or counts.mean() == 0:
-        return math.nan
-    return float(counts.std(ddof=0) / counts.mean())
+    counts = _requests_per_worker(table)
+    return math.nan if counts is None else float(counts.std(ddof=0) / counts.mean())
 
 
 def counter_increase(values: Iterable[float]) -> tuple[float, bool]:

@@ -6,7 +6,7 @@ policy). The scenario behind ``sglang-test pd-compare``."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +15,9 @@ import pandas as pd
 from ..config.routing_config import RoutingConfig
 from ..errors import ConfigError
 from ..fileio import write_text_atomic
-from ..load.request_generator import RequestGenerator
 from ..results import RunResults
 from ..servers.manager import kill_all_processes
+from .arms import HEADLINE_COLUMNS, ArmComparison, run_arms, summary_value
 from .signals import run_with_signals
 
 if TYPE_CHECKING:
@@ -27,14 +27,7 @@ __all__ = ["ARMS", "PD_COLUMNS", "PDComparison", "compare_pd_colocated", "pd_sum
 
 ARMS = ("pd", "colocated")
 PD_COLUMNS = (
-    "completed",
-    "failed",
-    "request_throughput",
-    "output_throughput",
-    "mean_ttft",
-    "p50_ttft",
-    "p99_ttft",
-    "mean_itl",
+    *HEADLINE_COLUMNS,
     "p50_itl",
     "p99_itl",
     "mean_tpot",
@@ -45,13 +38,8 @@ PD_COLUMNS = (
 
 
 @dataclass
-class PDComparison:
+class PDComparison(ArmComparison):
     """One row per arm (``pd``, ``colocated``); ``results[arm]`` holds each arm's full RunResults."""
-
-    table: pd.DataFrame
-    results: dict[str, RunResults]
-    output_dir: Path
-    files: dict[str, Path] = field(default_factory=dict)
 
     def to_text(self) -> str:
         """Both arms side by side (metrics as rows), then the PD TTFT stages (p50 ms)."""
@@ -84,20 +72,12 @@ def _share(value: Any) -> str:
     return "n/a" if value is None else f"{100 * float(value):.1f}%"
 
 
-def _value(summary: dict[str, Any], column: str) -> Any:
-    if column in summary:
-        return summary[column]
-    if column.startswith("p50_"):
-        return summary.get("median_" + column[4:])
-    return None
-
-
 def comparison_table(results: dict[str, RunResults]) -> pd.DataFrame:
     """Key metrics of each arm (rows = arms), with the number of workers and GPUs."""
     rows = []
     for arm, res in results.items():
         row: dict[str, Any] = {"arm": arm, "workers": res.summary.get("num_workers")}
-        row.update({col: _value(res.summary, col) for col in PD_COLUMNS})
+        row.update({col: summary_value(res.summary, col) for col in PD_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows).set_index("arm")
 
@@ -118,12 +98,6 @@ def arm_configs(config: RoutingConfig, base_dir: Path) -> dict[str, RoutingConfi
     }
 
 
-async def _run_arms(test_cls: type[RoutingTest], arms: dict[str, RoutingConfig]) -> dict[str, RunResults]:
-    first = next(iter(arms.values()))
-    requests = RequestGenerator(seed=first.seed).generate_requests(first)
-    return {arm: await test_cls(cfg).run_async(requests) for arm, cfg in arms.items()}
-
-
 def compare_pd_colocated(
     test_cls: type[RoutingTest], config: RoutingConfig, output_dir: Path | None = None
 ) -> PDComparison:
@@ -138,7 +112,7 @@ def compare_pd_colocated(
     base_dir = output_dir or config.output_dir
     base_dir.mkdir(parents=True, exist_ok=True)
     arms = arm_configs(config, base_dir)
-    results = run_with_signals(_run_arms(test_cls, arms), escalate=kill_all_processes)
+    results = run_with_signals(run_arms(test_cls, arms["pd"], arms), escalate=kill_all_processes)
     table = comparison_table(results)
     comp = PDComparison(table, results, base_dir)
     comp.files["csv"] = write_text_atomic(base_dir / "comparison.csv", table.to_csv())
@@ -148,7 +122,7 @@ def compare_pd_colocated(
         "num_prefill": config.num_prefill,
         "num_decode": config.num_decode,
         "routing_policy": config.routing_policy,
-        "arms": {arm: {col: _value(res.summary, col) for col in PD_COLUMNS} for arm, res in results.items()},
+        "arms": {arm: {col: summary_value(res.summary, col) for col in PD_COLUMNS} for arm, res in results.items()},
         "pd_stages": results["pd"].summary.get("pd"),
         "result_dirs": {arm: str(res.output_dir) for arm, res in results.items()},
     }

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +13,9 @@ import pandas as pd
 from ..config.routing_config import RoutingConfig
 from ..errors import ConfigError
 from ..fileio import write_text_atomic
-from ..load.request_generator import RequestGenerator
 from ..results import RunResults
 from ..servers.manager import kill_all_processes
+from .arms import HEADLINE_COLUMNS, ArmComparison, run_arms, summary_value
 from .signals import run_with_signals
 
 if TYPE_CHECKING:
@@ -24,14 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["COMPARISON_COLUMNS", "PolicyComparison", "compare_policies"]
 
 COMPARISON_COLUMNS = (
-    "completed",
-    "failed",
-    "request_throughput",
-    "output_throughput",
-    "mean_ttft",
-    "p50_ttft",
-    "p99_ttft",
-    "mean_itl",
+    *HEADLINE_COLUMNS,
     "p99_itl",
     "mean_server_latency",
     "p99_server_latency",
@@ -41,13 +34,8 @@ COMPARISON_COLUMNS = (
 
 
 @dataclass
-class PolicyComparison:
+class PolicyComparison(ArmComparison):
     """One row per policy; ``results[policy]`` holds each arm's full RunResults."""
-
-    table: pd.DataFrame
-    results: dict[str, RunResults]
-    output_dir: Path
-    files: dict[str, Path] = field(default_factory=dict)
 
     def to_text(self) -> str:
         """Aligned plain-text table, each column's unit in its header."""
@@ -60,24 +48,14 @@ def comparison_table(results: dict[str, RunResults]) -> pd.DataFrame:
     """Key metrics side by side (rows = policies)."""
     rows = []
     for policy, res in results.items():
-        s = res.summary
         row: dict[str, Any] = {"policy": policy, "router": res.context.get("router_impl")}
-        for col in COMPARISON_COLUMNS:
-            key = "median_" + col[4:] if col.startswith("p50_") and col not in s else col
-            row[col] = s.get(col, s.get(key))
+        row.update({col: summary_value(res.summary, col) for col in COMPARISON_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows).set_index("policy")
 
 
-async def _run_arms(
-    test_cls: type[RoutingTest], config: RoutingConfig, policies: Sequence[str], base_dir: Path
-) -> dict[str, RunResults]:
-    requests = RequestGenerator(seed=config.seed).generate_requests(config)
-    results: dict[str, RunResults] = {}
-    for policy in policies:
-        arm = config.with_updates(routing_policy=policy, name=policy, output_dir=base_dir / policy)
-        results[policy] = await test_cls(arm).run_async(requests)
-    return results
+def _arm_configs(config: RoutingConfig, policies: Sequence[str], base_dir: Path) -> dict[str, RoutingConfig]:
+    return {p: config.with_updates(routing_policy=p, name=p, output_dir=base_dir / p) for p in policies}
 
 
 def compare_policies(
@@ -92,7 +70,8 @@ def compare_policies(
         raise ConfigError("policies: give at least one policy name, e.g. --policies cache_aware round_robin")
     base_dir = output_dir or config.output_dir
     base_dir.mkdir(parents=True, exist_ok=True)
-    results = run_with_signals(_run_arms(test_cls, config, policies, base_dir), escalate=kill_all_processes)
+    arms = _arm_configs(config, policies, base_dir)
+    results = run_with_signals(run_arms(test_cls, config, arms), escalate=kill_all_processes)
     table = comparison_table(results)
     comp = PolicyComparison(table, results, base_dir)
     comp.files["csv"] = base_dir / "comparison.csv"

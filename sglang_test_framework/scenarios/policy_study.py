@@ -23,6 +23,7 @@ from ..metrics.per_worker import load_imbalance_cv
 from ..records import Request
 from ..results import RunResults
 from ..servers.manager import kill_all_processes
+from .arms import summary_value
 from .signals import run_with_signals
 
 if TYPE_CHECKING:
@@ -81,9 +82,7 @@ def study_row(workload: str, policy: str, res: RunResults) -> dict[str, Any]:
     """One row of the study table from one arm's results."""
     s = res.summary
     row: dict[str, Any] = {"workload": workload, "policy": policy}
-    for col in STUDY_COLUMNS:
-        key = "median_" + col[4:] if col.startswith("p50_") and col not in s else col
-        row[col] = s.get(col, s.get(key))
+    row.update({col: summary_value(s, col) for col in STUDY_COLUMNS})
     row["load_imbalance_cv"] = load_imbalance_cv(res.per_worker) if res.per_worker is not None else None
     row["routing_key"] = "group" if policy in KEYED_POLICIES else "none"
     attribution = s.get("router_attribution") or {}

@@ -15,6 +15,7 @@ from ..analysis.repeats import aggregate_repeats, mean_ci_display
 from ..config.sweep_config import SweepConfig, safe_name
 from ..errors import ConfigError, RunInterrupted
 from ..fileio import write_json_atomic, write_text_atomic
+from .arms import summary_value
 from .node import NodeTest
 from .run_dir import set_aside
 
@@ -66,9 +67,7 @@ class SweepResult:
 def _row(point_name: str, overrides: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"point": point_name}
     row.update({k.lstrip("-"): v for k, v in overrides.items()})
-    for col in SWEEP_COLUMNS:
-        key = col if col in summary else col.replace("p50_", "median_")
-        row[col] = summary.get(key)
+    row.update({col: summary_value(summary, col) for col in SWEEP_COLUMNS})
     return row
 
 

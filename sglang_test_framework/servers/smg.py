@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..config.router_config import PREFILL_ONLY_POLICIES, SMG_POLICIES, RouterConfig
 from ..errors import RouterError
+from .router_flags import CACHE_AWARE_FLAGS, HEALTH_FLAGS, RETRY_BREAKER_FLAGS, value_flags
 
 __all__ = ["SMG_MODULE", "PdWorkers", "smg_argv", "smg_pd_argv", "smg_policy_args"]
 
@@ -42,16 +43,7 @@ def _check_policy(policy: str, role: str = "policy", allowed: Sequence[str] = SM
 def smg_policy_args(config: RouterConfig) -> list[str]:
     """The knobs of every SMG policy (each is read only by its policy, so all are always passed)."""
     argv = [
-        "--cache-threshold",
-        str(config.cache_threshold),
-        "--balance-abs-threshold",
-        str(config.balance_abs_threshold),
-        "--balance-rel-threshold",
-        str(config.balance_rel_threshold),
-        "--eviction-interval-secs",
-        str(config.eviction_interval_secs),
-        "--max-tree-size",
-        str(config.max_tree_size),
+        *value_flags(config, CACHE_AWARE_FLAGS),
         "--power-of-two-load-metric",
         config.power_of_two_load_metric,
         "--least-load-kv-pressure-weight",
@@ -86,24 +78,7 @@ def smg_policy_args(config: RouterConfig) -> list[str]:
 
 def _resilience_args(config: RouterConfig) -> list[str]:
     argv = [
-        "--retry-max-retries",
-        str(config.retry_max_retries),
-        "--retry-initial-backoff-ms",
-        str(config.retry_initial_backoff_ms),
-        "--retry-max-backoff-ms",
-        str(config.retry_max_backoff_ms),
-        "--retry-backoff-multiplier",
-        str(config.retry_backoff_multiplier),
-        "--retry-jitter-factor",
-        str(config.retry_jitter_factor),
-        "--cb-failure-threshold",
-        str(config.cb_failure_threshold),
-        "--cb-success-threshold",
-        str(config.cb_success_threshold),
-        "--cb-timeout-duration-secs",
-        str(config.cb_timeout_duration_secs),
-        "--cb-window-duration-secs",
-        str(config.cb_window_duration_secs),
+        *value_flags(config, RETRY_BREAKER_FLAGS),
         "--max-concurrent-requests",
         str(config.max_concurrent_requests),
         "--queue-size",
@@ -140,18 +115,7 @@ def _common_args(config: RouterConfig, port: int, prometheus_port: int) -> list[
         "--prometheus-port",
         str(prometheus_port),
         *smg_policy_args(config),
-        "--worker-startup-timeout-secs",
-        str(config.worker_startup_timeout_secs),
-        "--worker-startup-check-interval",
-        str(config.worker_startup_check_interval),
-        "--health-check-interval-secs",
-        str(config.health_check_interval_secs),
-        "--health-check-timeout-secs",
-        str(config.health_check_timeout_secs),
-        "--health-failure-threshold",
-        str(config.health_failure_threshold),
-        "--health-success-threshold",
-        str(config.health_success_threshold),
+        *value_flags(config, HEALTH_FLAGS),
         *_resilience_args(config),
         "--request-timeout-secs",
         str(config.request_timeout_secs),

@@ -28,15 +28,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from ..errors import RunError
 from ..load.dispatch import DispatchStats
 from ..proc_util import die_with_parent
-from ..records import ClientProcessStats, Request, RequestRecord
+from ..records import RequestRecord
+from .pool_base import ShardMember, ShardPoolBase, counting
 from .runner import ShardSpec
 from .wire import Counters, Done, Failed, Ready, Records, Start, Stop, encode, read_message
 
@@ -71,15 +71,9 @@ def _log_tail(path: Path, lines: int = 20) -> str:
 
 
 @dataclass
-class _Worker:
-    spec: ShardSpec
+class _Worker(ShardMember):
     proc: asyncio.subprocess.Process
     log_path: Path
-    outstanding: dict[str, Request] = field(default_factory=dict)
-    counters: Counters = field(default_factory=Counters)
-    stats: ClientProcessStats | None = None
-    done: bool = False
-    error: str | None = None
 
     @property
     def name(self) -> str:
@@ -95,37 +89,18 @@ class _Worker:
             await stdin.drain()
 
 
-class LocalShardPool:
+class LocalShardPool(ShardPoolBase[_Worker]):
     """N local worker processes, one per :class:`ShardSpec` (see the module docstring)."""
 
     def __init__(self, specs: Sequence[ShardSpec], log_dir: Path) -> None:
+        super().__init__()
         self._specs = list(specs)
         self._log_dir = log_dir
-        self._workers: list[_Worker] = []
-        self._stopping_ns: int | None = None
-
-    @property
-    def process_stats(self) -> list[ClientProcessStats]:
-        """CPU and wall time of each worker over the load (those that reported them), in shard order."""
-        return [w.stats for w in self._workers if w.stats is not None]
 
     @property
     def pids(self) -> list[int]:
         """Process ids of the workers started."""
-        return [w.proc.pid for w in self._workers]
-
-    async def __aenter__(self) -> LocalShardPool:
-        try:
-            await self.start()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+        return [w.proc.pid for w in self._members]
 
     async def _spawn(self, spec: ShardSpec) -> _Worker:
         log_path = self._log_dir / f"client-{spec.index}.log"
@@ -142,8 +117,8 @@ class LocalShardPool:
                 # PR_SET_PDEATHSIG fires when the forking *thread* exits: only from the main thread
                 preexec_fn=die_with_parent if threading.current_thread() is threading.main_thread() else None,
             )
-        worker = _Worker(spec, proc, log_path, {r.request_id: r for r in spec.requests})
-        self._workers.append(worker)
+        worker = _Worker(proc, log_path, spec=spec, outstanding={r.request_id: r for r in spec.requests})
+        self._members.append(worker)
         await worker.send(spec)
         return worker
 
@@ -171,33 +146,18 @@ class LocalShardPool:
                 f"its log ({worker.log_path}) ends with:\n{_log_tail(worker.log_path)}"
             )
 
-    async def run(self, start_ns: int, on_record: Callable[[RequestRecord], None], stats: DispatchStats) -> None:
-        """Start every worker's schedule at ``start_ns`` and deliver each record to ``on_record`` (also the
-        failed records of a worker that died); each worker's CPU and wall time over the load are then in
-        :attr:`process_stats` (also after a cancellation).
-
-        ``stats`` is kept current: arrived / waiting / in flight summed over the workers' latest
-        counters, completed / errors counted from the records delivered.
-        """
-        for worker in self._workers:
+    async def _send_start(self, start_ns: int) -> None:
+        for worker in self._members:
             await worker.send(Start(start_ns))
-        pumps = [asyncio.create_task(self._pump(w, start_ns, on_record, stats)) for w in self._workers]
-        try:
-            await asyncio.wait(pumps)  # unlike gather, a cancellation here leaves the pumps running
-        except asyncio.CancelledError:
-            await self._stop(pumps)
-            raise
-        for pump in pumps:
-            pump.result()  # a bug in the pump must not pass silently
 
     async def _stop(self, pumps: list[asyncio.Task[None]]) -> None:
         """Tell every worker to stop and collect what they send back; kill those that do not finish."""
         self._stopping_ns = time.monotonic_ns()
-        for worker in self._workers:
+        for worker in self._members:
             await worker.send(Stop())
         _, late = await asyncio.wait(pumps, timeout=STOP_TIMEOUT_S)
         if late:
-            for worker in self._workers:
+            for worker in self._members:
                 if worker.proc.returncode is None and not worker.done:
                     logger.warning("%s did not stop within %g s; killing it", worker.name, STOP_TIMEOUT_S)
                     _signal(worker, signal.SIGKILL)
@@ -209,11 +169,7 @@ class LocalShardPool:
         """Read the worker's messages until it closes its output; then account for what it left."""
         reader = worker.proc.stdout
         assert reader is not None
-
-        def deliver(record: RequestRecord) -> None:
-            stats.completed += 1
-            stats.errors += 0 if record.success else 1
-            on_record(record)
+        deliver = counting(on_record, stats)
 
         try:
             while (message := await read_message(reader)) is not None:
@@ -239,15 +195,10 @@ class LocalShardPool:
         worker.counters = Counters(arrived=worker.counters.arrived)
         self._sum_counters(stats)
         if worker.outstanding and (not worker.done or worker.error is not None):
-            for record in self._left_over(worker, start_ns):
+            for record in self._worker_left_over(worker, start_ns):
                 deliver(record)
 
-    def _sum_counters(self, stats: DispatchStats) -> None:
-        stats.arrived = sum(w.counters.arrived for w in self._workers)
-        stats.waiting = sum(w.counters.waiting for w in self._workers)
-        stats.in_flight = sum(w.counters.in_flight for w in self._workers)
-
-    def _left_over(self, worker: _Worker, start_ns: int) -> list[RequestRecord]:
+    def _worker_left_over(self, worker: _Worker, start_ns: int) -> list[RequestRecord]:
         """Records for the requests a worker that died (or failed) left without one.
 
         After a Ctrl-C only the requests already due are recorded (as cancelled, as one process does);
@@ -263,25 +214,14 @@ class LocalShardPool:
                 worker.log_path,
                 _log_tail(worker.log_path),
             )
-        records = []
-        for request in sorted(worker.outstanding.values(), key=lambda r: r.arrival_offset_s):
-            scheduled_ns = start_ns + int(request.arrival_offset_s * 1e9)
-            if self._stopping_ns is not None:
-                if scheduled_ns > self._stopping_ns:
-                    continue
-                error_type, error = "cancelled", f"cancelled before completion ({worker.name} {how} while stopping)"
-            else:
-                error_type, error = "client", f"{worker.name} {how} before this request finished"
-            records.append(_failed_record(worker.spec, request, scheduled_ns, error_type, error))
-        worker.outstanding.clear()
-        return records
+        return self._left_over(worker, start_ns, how, f"{worker.name} {how}")
 
     async def close(self) -> None:
         """Stop every worker still running (end of input, then SIGTERM, then SIGKILL) and reap it."""
-        for worker in self._workers:
+        for worker in self._members:
             if worker.proc.stdin is not None and not worker.proc.stdin.is_closing():
                 worker.proc.stdin.close()
-        for worker in self._workers:
+        for worker in self._members:
             for sig in (None, signal.SIGTERM, signal.SIGKILL):
                 if sig is not None:
                     _signal(worker, sig)
@@ -294,20 +234,3 @@ def _signal(worker: _Worker, sig: signal.Signals) -> None:
     if worker.proc.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             worker.proc.send_signal(sig)
-
-
-def _failed_record(spec: ShardSpec, request: Request, scheduled_ns: int, error_type: str, error: str) -> RequestRecord:
-    return RequestRecord(
-        request_id=request.request_id,
-        api_type=spec.sender.api_type,
-        url=spec.sender.url,
-        prompt_len=request.prompt_len,
-        expected_output_len=request.output_len,
-        scheduled_ns=scheduled_ns,
-        error=error,
-        error_type=error_type,
-        group_id=request.group_id,
-        turn=request.turn,
-        workload=request.workload,
-        chain_id=request.chain_id,
-    )

@@ -27,18 +27,18 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ..errors import RunError
 from ..fileio import write_json_atomic
 from ..load.dispatch import DispatchStats
 from ..ray_cluster import RayConnection, import_ray, machine_id
-from ..records import ClientProcessStats, Request, RequestRecord
+from ..records import ClientProcessStats, RequestRecord
 from .clocks import ClockAlignment, ClockSample, align_clocks, shift_record
-from .pool import READY_TIMEOUT_S, STOP_TIMEOUT_S, _failed_record
+from .pool import READY_TIMEOUT_S, STOP_TIMEOUT_S
+from .pool_base import ShardMember, ShardPoolBase, counting
 from .runner import ShardRunner, ShardSpec, quiet_gc
 from .wire import HEARTBEAT_S, Counters
 
@@ -153,16 +153,10 @@ class ShardActor:
 
 
 @dataclass
-class _Shard:
-    spec: ShardSpec
+class _Shard(ShardMember):
     actor: Any
     host: ShardHost | None = None
     clock: ClockAlignment | None = None
-    outstanding: dict[str, Request] = field(default_factory=dict)
-    counters: Counters = field(default_factory=Counters)
-    stats: ClientProcessStats | None = None
-    done: bool = False
-    error: str | None = None
 
     @property
     def name(self) -> str:
@@ -170,41 +164,23 @@ class _Shard:
         return f"client shard {self.spec.index}{where}"
 
 
-class RayShardPool:
-    """One Ray actor per :class:`ShardSpec`, spread over ``nodes`` nodes (see the module docstring)."""
+class RayShardPool(ShardPoolBase[_Shard]):
+    """One Ray actor per :class:`ShardSpec`, spread over ``nodes`` nodes (see the module docstring);
+    each shard's :attr:`process_stats` also hold its clock offset and uncertainty."""
 
     def __init__(self, specs: Sequence[ShardSpec], nodes: int, address: str | None, log_dir: Path) -> None:
+        super().__init__()
         self._specs = list(specs)
         self._nodes = nodes
         self._address = address
         self._log_dir = log_dir
         self._connection: RayConnection | None = None
         self._group: Any = None
-        self._shards: list[_Shard] = []
-        self._stopping_ns: int | None = None
-
-    @property
-    def process_stats(self) -> list[ClientProcessStats]:
-        """CPU and wall time of each shard over the load, with its clock offset and uncertainty."""
-        return [s.stats for s in self._shards if s.stats is not None]
 
     @property
     def clocks(self) -> list[ClockAlignment]:
         """Each shard's measured clock alignment, in shard order."""
-        return [s.clock for s in self._shards if s.clock is not None]
-
-    async def __aenter__(self) -> RayShardPool:
-        try:
-            await self.start()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+        return [s.clock for s in self._members if s.clock is not None]
 
     async def start(self) -> None:
         """Reserve the nodes, create the actors, open their senders and measure their clocks.
@@ -224,9 +200,9 @@ class RayShardPool:
         for position, spec in enumerate(self._specs):
             strategy = util.scheduling_strategies.PlacementGroupSchedulingStrategy(self._group, position % self._nodes)
             actor = actor_class.options(num_cpus=1, scheduling_strategy=strategy, max_restarts=0).remote(spec)
-            self._shards.append(_Shard(spec, actor, outstanding={r.request_id: r for r in spec.requests}))
-        hosts = await self._wait(asyncio.gather(*(s.actor.open.remote() for s in self._shards)), "opening the shards")
-        for shard, host in zip(self._shards, hosts, strict=True):
+            self._members.append(_Shard(actor, spec=spec, outstanding={r.request_id: r for r in spec.requests}))
+        hosts = await self._wait(asyncio.gather(*(s.actor.open.remote() for s in self._members)), "opening the shards")
+        for shard, host in zip(self._members, hosts, strict=True):
             shard.host = host
             shard.clock = await self._measure_clock(shard)
             logger.info(
@@ -263,29 +239,21 @@ class RayShardPool:
         driver = {"host": socket.gethostname(), "wall_minus_monotonic_ns": time.time_ns() - time.monotonic_ns()}
         shards = [
             {"index": s.spec.index, **dataclasses.asdict(s.host), **s.clock.to_dict()}
-            for s in self._shards
+            for s in self._members
             if s.host is not None and s.clock is not None
         ]
         write_json_atomic(self._log_dir / "clocks.json", {"driver": driver, "shards": shards})
 
-    async def run(self, start_ns: int, on_record: Callable[[RequestRecord], None], stats: DispatchStats) -> None:
-        """Start every shard at ``start_ns`` (driver clock) and deliver each record, on the driver's
-        timeline, to ``on_record``; ``stats`` holds the summed live counters (as LocalShardPool)."""
-        for shard in self._shards:
+    async def _send_start(self, start_ns: int) -> None:
+        """Start every shard at ``start_ns`` (driver clock, converted to the shard's); :meth:`run` puts
+        each record back on the driver's timeline."""
+        for shard in self._members:
             assert shard.clock is not None
             await shard.actor.start.remote(shard.clock.to_remote_ns(start_ns))
-        pumps = [asyncio.create_task(self._pump(s, start_ns, on_record, stats)) for s in self._shards]
-        try:
-            await asyncio.wait(pumps)
-        except asyncio.CancelledError:
-            await self._stop(pumps)
-            raise
-        for pump in pumps:
-            pump.result()
 
     async def _stop(self, pumps: list[asyncio.Task[None]]) -> None:
         self._stopping_ns = time.monotonic_ns()
-        for shard in self._shards:
+        for shard in self._members:
             with contextlib.suppress(Exception):
                 shard.actor.stop.remote()
         _, late = await asyncio.wait(pumps, timeout=STOP_TIMEOUT_S)
@@ -298,11 +266,7 @@ class RayShardPool:
     ) -> None:
         assert shard.clock is not None
         offset = shard.clock.offset_ns
-
-        def deliver(record: RequestRecord) -> None:
-            stats.completed += 1
-            stats.errors += 0 if record.success else 1
-            on_record(record)
+        deliver = counting(on_record, stats)
 
         try:
             while not shard.done:
@@ -325,40 +289,19 @@ class RayShardPool:
             shard.counters = Counters(arrived=shard.counters.arrived)
             self._sum_counters(stats)
             if shard.outstanding and (not shard.done or shard.error is not None):
-                for record in self._left_over(shard, start_ns):
+                how = shard.error or "stopped answering"
+                for record in self._left_over(shard, start_ns, how, f"{shard.name}: {how}"):
                     deliver(record)
-
-    def _sum_counters(self, stats: DispatchStats) -> None:
-        stats.arrived = sum(s.counters.arrived for s in self._shards)
-        stats.waiting = sum(s.counters.waiting for s in self._shards)
-        stats.in_flight = sum(s.counters.in_flight for s in self._shards)
-
-    def _left_over(self, shard: _Shard, start_ns: int) -> list[RequestRecord]:
-        """Failed records for what a shard that died left (after a stop: only the requests already due,
-        as cancelled)."""
-        how = shard.error or "stopped answering"
-        records = []
-        for request in sorted(shard.outstanding.values(), key=lambda r: r.arrival_offset_s):
-            scheduled_ns = start_ns + int(request.arrival_offset_s * 1e9)
-            if self._stopping_ns is not None:
-                if scheduled_ns > self._stopping_ns:
-                    continue
-                error_type, error = "cancelled", f"cancelled before completion ({shard.name} {how} while stopping)"
-            else:
-                error_type, error = "client", f"{shard.name}: {how} before this request finished"
-            records.append(_failed_record(shard.spec, request, scheduled_ns, error_type, error))
-        shard.outstanding.clear()
-        return records
 
     async def close(self) -> None:
         """Close every shard, end its actor and the placement group, disconnect if we connected."""
         if self._connection is None:
             return
         ray = self._connection.ray
-        closing = [s.actor.close.remote() for s in self._shards]
+        closing = [s.actor.close.remote() for s in self._members]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), STOP_TIMEOUT_S)
-        for shard in self._shards:
+        for shard in self._members:
             with contextlib.suppress(Exception):
                 ray.kill(shard.actor, no_restart=True)
         if self._group is not None:

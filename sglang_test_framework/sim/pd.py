@@ -132,7 +132,16 @@ class PDRole:
     async def admit(
         self, request: web.Request, req: SimRequest, boot: Bootstrap | str | None, stream: bool, fmt: StreamFormat
     ) -> web.StreamResponse | None:
-        """Run the role's part before the normal path: a response to send now, or None to go on."""
+        """Run the role's part before the normal path: a response to send now, or None to go on. A
+        request without a valid bootstrap room is answered 400."""
+        if not isinstance(boot, Bootstrap):
+            return self._missing_room(boot)
+        return await self._admit(request, req, boot, stream, fmt)
+
+    async def _admit(
+        self, request: web.Request, req: SimRequest, boot: Bootstrap, stream: bool, fmt: StreamFormat
+    ) -> web.StreamResponse | None:
+        """The role's part for a request with its bootstrap room."""
         raise NotImplementedError
 
     def _missing_room(self, boot: Bootstrap | str | None) -> web.Response | None:
@@ -217,12 +226,9 @@ class PrefillRole(PDRole):
         # from that instant, so loopback/HTTP latency never adds to the modelled transfer.
         return web.json_response(outcome)
 
-    async def admit(
-        self, request: web.Request, req: SimRequest, boot: Bootstrap | str | None, stream: bool, fmt: StreamFormat
+    async def _admit(
+        self, request: web.Request, req: SimRequest, boot: Bootstrap, stream: bool, fmt: StreamFormat
     ) -> web.StreamResponse | None:
-        bad = self._missing_room(boot)
-        if bad is not None or not isinstance(boot, Bootstrap):
-            return bad
         sim = self.sim
         req.max_new_tokens = 1  # the prefill samples one token: the handoff token
         state = self._room(boot.room)
@@ -368,12 +374,9 @@ class DecodeRole(PDRole):
             self.prealloc.popleft()
             granted.set_result(None)
 
-    async def admit(
-        self, request: web.Request, req: SimRequest, boot: Bootstrap | str | None, stream: bool, fmt: StreamFormat
+    async def _admit(
+        self, request: web.Request, req: SimRequest, boot: Bootstrap, stream: bool, fmt: StreamFormat
     ) -> web.StreamResponse | None:
-        bad = self._missing_room(boot)
-        if bad is not None or not isinstance(boot, Bootstrap):
-            return bad
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.prealloc.append((req, granted))
         self.pump()

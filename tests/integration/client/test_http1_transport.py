@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
+from conftest import serving
 
 from sglang_test_framework.client.request_sender import RequestSender
 from sglang_test_framework.records import Request
@@ -58,17 +59,12 @@ async def server() -> AsyncIterator[Server]:
 
     app = web.Application()
     app.router.add_post("/generate", handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=0.3)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    state.url = f"http://{host}:{port}/generate"
-    try:
-        yield state
-    finally:
-        state.stall.set()
-        await runner.cleanup()
+    async with serving(app, keepalive_timeout=0.3) as url:
+        state.url = f"{url}/generate"
+        try:
+            yield state
+        finally:
+            state.stall.set()
 
 
 @pytest.mark.timeout(60)

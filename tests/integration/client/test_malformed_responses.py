@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import serving
 
 from sglang_test_framework.client.request_sender import RequestSender
 from sglang_test_framework.load.dispatch import DispatchStats, dispatch
@@ -356,16 +357,11 @@ async def server() -> AsyncIterator[tuple[str, Counter[str]]]:
     app = web.Application()
     for path in PATHS.values():
         app.router.add_post(path, handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}", hits
-    finally:
-        release.set()
-        await runner.cleanup()
+    async with serving(app) as url:
+        try:
+            yield url, hits
+        finally:
+            release.set()
 
 
 async def run_cases(base_url: str, max_concurrency: int | None) -> tuple[list[RequestRecord], list[RequestRecord]]:
@@ -437,22 +433,14 @@ async def test_a_stream_that_keeps_trickling_hits_the_total_timeout() -> None:
 
     app = web.Application()
     app.router.add_post("/generate", trickle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        async with RequestSender(timeout_s=1.0, idle_timeout_s=60.0) as sender:
+    async with serving(app) as url, RequestSender(timeout_s=1.0, idle_timeout_s=60.0) as sender:
 
-            async def send_one(request: Request, scheduled_ns: int, arrival_ns: int) -> RequestRecord:
-                return await sender.send_request(
-                    request, f"http://{host}:{port}/generate", scheduled_ns=scheduled_ns, arrival_ns=arrival_ns
-                )
+        async def send_one(request: Request, scheduled_ns: int, arrival_ns: int) -> RequestRecord:
+            return await sender.send_request(
+                request, f"{url}/generate", scheduled_ns=scheduled_ns, arrival_ns=arrival_ns
+            )
 
-            [record] = await dispatch([Request("slow", "a", 1, 3)], send_one)
-    finally:
-        await runner.cleanup()
+        [record] = await dispatch([Request("slow", "a", 1, 3)], send_one)
     assert not record.success and record.error_type == "timeout"
     assert record.error == "total timeout: no complete response within 1s (timeout_s)"
     assert record.output_tokens == 1 and record.chunk_tokens == [1]

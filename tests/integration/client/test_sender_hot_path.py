@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import serving
 
 from sglang_test_framework.client.payloads import dump_json, load_json
 from sglang_test_framework.client.request_sender import ROUTING_KEY_HEADER, RequestSender
@@ -42,15 +43,8 @@ async def server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
     app = web.Application()
     app.router.add_post("/generate", handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/generate", seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/generate", seen
 
 
 @pytest.mark.timeout(60)

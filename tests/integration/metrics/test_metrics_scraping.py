@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from conftest import serving
 
 from sglang_test_framework.errors import FrameworkError
 from sglang_test_framework.metrics.collector import MetricsCollector
@@ -44,15 +45,8 @@ async def server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/broken", broken)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 def closed_port_url() -> str:

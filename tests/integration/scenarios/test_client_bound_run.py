@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.report import format_node_report
 from sglang_test_framework.client.request_sender import RequestSender
@@ -21,8 +22,7 @@ BLOCK_S = 0.03
 
 def config(out: Path, rate: float, prompts: int) -> NodeConfig:
     return NodeConfig(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
-        backend="sim",
+        **sim_run_fields(out),
         port=0,
         dataset_name="random",
         random_input_len=16,
@@ -30,9 +30,6 @@ def config(out: Path, rate: float, prompts: int) -> NodeConfig:
         random_range_ratio=1.0,
         num_prompts=prompts,
         request_rate=rate,
-        output_dir=out,
-        progress=False,
-        write_plots=False,
         warmup_requests=1,
         collect_timeseries=False,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sim_run_fields
 
 import sglang_test_framework.sim.engine as sim_engine
 import sglang_test_framework.sim.server as sim_server
@@ -26,13 +27,10 @@ from sglang_test_framework.scenarios.coverage import write_coverage_report
 from sglang_test_framework.scenarios.node import NodeTest
 from sglang_test_framework.scenarios.routing import RoutingTest
 
-MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
-
 
 def _node_config(out: Path, **kw: Any) -> NodeConfig:
     values: dict[str, Any] = dict(
-        model_path=MODEL,
-        backend="sim",
+        **sim_run_fields(out),
         port=0,
         coverage=True,
         dataset_name="random",
@@ -43,9 +41,6 @@ def _node_config(out: Path, **kw: Any) -> NodeConfig:
         request_rate=50.0,
         warmup_requests=1,
         chunked_prefill_size=128,
-        output_dir=out,
-        progress=False,
-        write_plots=False,
     )
     values.update(kw)
     return NodeConfig(**values)
@@ -124,8 +119,7 @@ def test_a_routing_run_combines_every_workers_data_and_include_narrows_the_repor
     combined report covers both branches, so it holds both workers' data."""
     out = tmp_path / "out"
     cfg = RoutingConfig(
-        model_path=MODEL,
-        backend="sim",
+        **sim_run_fields(out),
         num_gpus=2,
         routing_policy="round_robin",
         router_impl="python",
@@ -139,9 +133,6 @@ def test_a_routing_run_combines_every_workers_data_and_include_narrows_the_repor
         request_rate=50.0,
         warmup_requests=0,
         flush_cache_after_warmup=False,
-        output_dir=out,
-        progress=False,
-        write_plots=False,
     )
     results = RoutingTest(cfg).run()
     assert results.summary["completed"] == 0 and results.summary["failed"] == 6

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.scenarios import node as node_scenario
@@ -44,8 +45,7 @@ def _wait_gone(marker: str, timeout_s: float = 15.0) -> list[psutil.Process]:
 
 def _config(tmp_path: Path, marker: str, **kw: object) -> NodeConfig:
     values: dict[str, object] = dict(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
-        backend="sim",
+        **sim_run_fields(tmp_path / "out"),
         port=0,
         server_id=marker,
         dataset_name="random",
@@ -55,9 +55,6 @@ def _config(tmp_path: Path, marker: str, **kw: object) -> NodeConfig:
         num_prompts=20,
         request_rate=50.0,
         warmup_requests=1,
-        output_dir=tmp_path / "out",
-        progress=False,
-        write_plots=False,
     )
     values.update(kw)
     return NodeConfig(**values)

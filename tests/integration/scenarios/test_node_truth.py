@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.scenarios.node import NodeTest
@@ -14,8 +15,7 @@ from sglang_test_framework.scenarios.node import NodeTest
 @pytest.mark.parametrize("api_type", ["sglang", "openai-chat"])
 def test_node_test_matches_sim_ground_truth(tmp_path: Path, api_type: str) -> None:
     cfg = NodeConfig(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
-        backend="sim",
+        **sim_run_fields(tmp_path),
         port=0,
         dataset_name="random",
         random_input_len=300,
@@ -25,9 +25,6 @@ def test_node_test_matches_sim_ground_truth(tmp_path: Path, api_type: str) -> No
         api_type=api_type,
         record_ground_truth=True,
         max_running_requests=16,
-        output_dir=tmp_path,
-        progress=False,
-        write_plots=False,
         warmup_requests=1,
     )
     results = NodeTest(cfg).run()

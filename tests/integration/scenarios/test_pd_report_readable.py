@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.html_pages import run_report_html
 from sglang_test_framework.config.router_config import RouterConfig
@@ -18,8 +19,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("smg") is None, reason=
 
 def test_pd_stages_leave_out_warmup_and_report_has_units(tmp_path: Path) -> None:
     config = RoutingConfig(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
-        backend="sim",
+        **sim_run_fields(tmp_path),
         num_prefill=1,
         num_decode=1,
         routing_policy="round_robin",
@@ -31,9 +31,6 @@ def test_pd_stages_leave_out_warmup_and_report_has_units(tmp_path: Path) -> None
         num_prompts=6,
         request_rate=30.0,
         warmup_requests=2,
-        output_dir=tmp_path,
-        progress=False,
-        write_plots=False,
     )
     results = RoutingTest(config).run()
     assert results.summary["completed"] == 6

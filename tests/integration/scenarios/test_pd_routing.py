@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.html_pages import run_report_html
 from sglang_test_framework.cli import main as cli_main
@@ -18,13 +19,10 @@ from sglang_test_framework.scenarios.routing import RoutingTest
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("smg") is None, reason="needs smg (pip install smg)")
 
-MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
-
 
 def _config(tmp_path: Path, **kw: Any) -> RoutingConfig:
     values: dict[str, Any] = dict(
-        model_path=MODEL,
-        backend="sim",
+        **sim_run_fields(tmp_path),
         num_prefill=2,
         num_decode=2,
         routing_policy="round_robin",
@@ -37,9 +35,6 @@ def _config(tmp_path: Path, **kw: Any) -> RoutingConfig:
         request_rate=30.0,
         prefill_args=["--sim-kv-link-gbps", "50"],  # a slow link, so the transfer is a visible stage
         sim_args=["--sim-jitter-cv", "0"],
-        output_dir=tmp_path,
-        progress=False,
-        write_plots=False,
         warmup_requests=0,
     )
     values.update(kw)

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
+from conftest import sim_run_fields
 
 # With this, Ray binds and dials 127.0.0.1 (the only network these machines have) instead of the
 # interface address. Ray reads it once, on import: the cluster's processes and the driver subprocesses
@@ -94,8 +95,7 @@ def _nothing_left(marker: str) -> bool:
 
 def _routing_config(tmp_path: Path, cluster: Cluster, **kw: Any) -> RoutingConfig:
     values: dict[str, Any] = dict(
-        model_path=MODEL,
-        backend="sim",
+        **sim_run_fields(tmp_path / "out"),
         num_gpus=4,
         request_rate=40.0,
         dataset_name="generated-shared-prefix",
@@ -104,9 +104,6 @@ def _routing_config(tmp_path: Path, cluster: Cluster, **kw: Any) -> RoutingConfi
         gsp_system_prompt_len=256,
         gsp_question_len=16,
         gsp_output_len=8,
-        output_dir=tmp_path / "out",
-        progress=False,
-        write_plots=False,
         warmup_requests=1,
         sim_ground_truth_log=tmp_path / "truth.jsonl",
         placement="ray",

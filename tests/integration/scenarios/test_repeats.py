@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.compare import load_result_file
 from sglang_test_framework.cli import main as cli_main
@@ -23,8 +24,7 @@ PROMPTS = 10
 
 def config(out: Path, **kw: Any) -> NodeConfig:
     values: dict[str, Any] = dict(
-        model_path=MODEL,
-        backend="sim",
+        **sim_run_fields(out),
         port=0,
         dataset_name="random",
         num_prompts=PROMPTS,
@@ -32,10 +32,7 @@ def config(out: Path, **kw: Any) -> NodeConfig:
         random_output_len=8,
         request_rate=40.0,
         warmup_requests=1,
-        progress=False,
-        write_plots=False,
         repeats=2,
-        output_dir=out,
     )
     values.update(kw)
     return NodeConfig(**values)

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.load.trace_tools import ideal_hit_rate
@@ -34,8 +35,7 @@ LRU would keep) and exceed it only by chance token matches at block boundaries (
 @pytest.mark.skipif(not MOONCAKE.exists(), reason="shared Mooncake trace not present")
 def test_mooncake_replay_matches_trace_and_sim_truth(tmp_path: Path) -> None:
     cfg = NodeConfig(
-        model_path="meta-llama/Meta-Llama-3-8B-Instruct",
-        backend="sim",
+        **sim_run_fields(tmp_path),
         port=0,
         dataset_name="trace",
         dataset_path=MOONCAKE,
@@ -46,9 +46,6 @@ def test_mooncake_replay_matches_trace_and_sim_truth(tmp_path: Path) -> None:
         context_length=262_144,
         sim_args=["--sim-slowdown", "0.005", "--sim-jitter-cv", "0"],
         warmup_requests=0,
-        output_dir=tmp_path,
-        progress=False,
-        write_plots=False,
     )
     results = NodeTest(cfg).run()
     rows = read_trace(MOONCAKE).rows[:ROWS]

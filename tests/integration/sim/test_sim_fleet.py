@@ -24,7 +24,7 @@ from sglang_test_framework.errors import ServerLaunchError
 from sglang_test_framework.servers.manager import ServerManager
 from sglang_test_framework.servers.sim_fleet import fleet_groups
 from sglang_test_framework.sim.fleet import fleet_configs
-from tests.conftest import MODEL, SimHandle, free_port, wait_http
+from tests.conftest import MODEL, SimHandle, free_port, sim_handle, sim_run_fields, stop_processes, wait_http
 from tests.integration.client.test_sender_against_sim import (
     test_every_api_streaming_or_not_succeeds_with_the_true_token_counts as test_fleet_every_api,
 )
@@ -74,16 +74,6 @@ def _popen(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 @pytest.fixture
 def start_sim(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
     """Like the conftest fixture, but the sim is worker 1 of a two-worker fleet process (worker 0, an idle
@@ -101,13 +91,10 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
         log = tmp_path / f"fleet_{port}.log"
         proc = _popen(["--sim-fleet-spec", json.dumps(spec)], log)
         procs.append(proc)
-        handle = SimHandle(f"http://127.0.0.1:{port}", port, proc, truth, log)
-        if wait:
-            wait_http(handle.url + "/health", proc=proc)
-        return handle
+        return sim_handle(port, proc, truth, log, wait=wait)
 
     yield start
-    _stop(procs)
+    stop_processes(procs)
 
 
 @pytest.fixture
@@ -125,7 +112,7 @@ def fleet3(tmp_path: Path) -> Iterator[tuple[list[str], Path, subprocess.Popen[b
             wait_http(url + "/health", proc=proc)
         yield urls, truth, proc
     finally:
-        _stop([proc])
+        stop_processes([proc])
 
 
 def _port_free(port: int) -> bool:
@@ -228,8 +215,7 @@ async def test_routing_test_with_a_fleet_behind_smg(tmp_path: Path) -> None:
     from sglang_test_framework.scenarios.routing import RoutingTest
 
     cfg = RoutingConfig(
-        model_path=MODEL,
-        backend="sim",
+        **sim_run_fields(tmp_path / "rt"),
         num_gpus=4,
         sim_workers_per_process=4,
         routing_policy="round_robin",
@@ -240,9 +226,6 @@ async def test_routing_test_with_a_fleet_behind_smg(tmp_path: Path) -> None:
         gsp_question_len=16,
         gsp_output_len=8,
         request_rate=50,
-        output_dir=tmp_path / "rt",
-        progress=False,
-        write_plots=False,
         sim_ground_truth_log=tmp_path / "truth.jsonl",
     )
     res = await RoutingTest(cfg).run_async()

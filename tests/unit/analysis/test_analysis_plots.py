@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import streamed_record
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -18,7 +19,6 @@ from sglang_test_framework.analysis.routing_plots import plot_policy_comparison,
 from sglang_test_framework.analysis.sweep_plots import plot_sweep
 from sglang_test_framework.metrics.collector import MetricsCollector
 from sglang_test_framework.metrics.per_worker import per_worker_table
-from sglang_test_framework.records import RequestRecord
 from sglang_test_framework.results import RunResults
 
 MS = 1_000_000
@@ -39,19 +39,13 @@ def run_results(timeseries: bool = True, workers: int = 0) -> RunResults:
         send = T0 + i * 100 * MS
         chunks = [send + (20 + 5 * (i % 4) + 10 * k) * MS for k in range(5)]
         collector.add_record(
-            RequestRecord(
+            streamed_record(
                 f"r{i}",
-                prompt_len=50,
-                scheduled_ns=send,
-                arrival_ns=send,
-                send_ns=send,
-                first_token_ns=chunks[0],
-                finish_ns=chunks[-1] + MS,
-                chunk_ns=chunks,
-                chunk_tokens=[1] * 5,
-                output_tokens=5,
-                cached_tokens=10,
+                send,
+                chunks,
                 success=i % 10 != 9,
+                prompt_len=50,
+                cached_tokens=10,
                 error_type=None if i % 10 != 9 else "http",
                 worker_id=f"worker_{i % workers}" if workers else None,
             )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import streamed_record
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -32,7 +33,6 @@ from sglang_test_framework.analysis.routing_plots import (
 )
 from sglang_test_framework.metrics.collector import MetricsCollector
 from sglang_test_framework.metrics.per_worker import per_worker_table
-from sglang_test_framework.records import RequestRecord
 from sglang_test_framework.results import RunResults
 
 MS = 1_000_000
@@ -49,21 +49,7 @@ def fleet_results(workers: int = WORKERS, idle: int = 4) -> RunResults:
         send = T0 + i * 10 * MS
         chunks = [send + (20 + i % 7 + 10 * k) * MS for k in range(3)]
         collector.add_record(
-            RequestRecord(
-                f"r{i}",
-                prompt_len=100,
-                scheduled_ns=send,
-                arrival_ns=send,
-                send_ns=send,
-                first_token_ns=chunks[0],
-                finish_ns=chunks[-1] + MS,
-                chunk_ns=chunks,
-                chunk_tokens=[1] * 3,
-                output_tokens=3,
-                cached_tokens=50,
-                success=True,
-                worker_id=f"worker_{i % busy}",
-            )
+            streamed_record(f"r{i}", send, chunks, prompt_len=100, cached_tokens=50, worker_id=f"worker_{i % busy}")
         )
     targets = [f"worker_{w}" for w in range(workers)]
     rows = [
