@@ -97,10 +97,38 @@ class SimHandle:
     truth: Path
     log: Path
 
-    def truth_rows(self) -> list[dict[str, object]]:
+    def truth_rows(
+        self, min_rows: int = 0, timeout_s: float = 30.0, where: Callable[[dict[str, object]], bool] | None = None
+    ) -> list[dict[str, object]]:
+        """The ground-truth rows (those ``where`` accepts); with ``min_rows``, waits (up to ``timeout_s``) until
+        that many are written.
+
+        The sim writes a request's row just after the last byte of its answer, so a client that has read
+        the whole answer can be ahead of the row on a busy machine."""
         import json
 
-        return [json.loads(x) for x in self.truth.read_text().splitlines() if x.strip()] if self.truth.exists() else []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.truth.read_text() if self.truth.exists() else ""
+            rows = [json.loads(x) for x in text.splitlines() if x.strip()]
+            rows = [row for row in rows if where is None or where(row)]
+            if len(rows) >= min_rows or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
+
+def shared_traces_dir() -> Path:
+    """The real traces of ``../shared/data/traces`` (tests that need them skip where they are absent):
+    ``$SGLANG_TEST_SHARED_DIR``, else ``shared/`` beside the checkout, else ``/work/shared`` (a clone made
+    elsewhere, e.g. by CI into a temporary directory, still finds the project's shared folder)."""
+    import os
+
+    candidates = [Path(p) for p in [os.environ.get("SGLANG_TEST_SHARED_DIR", "")] if p]
+    candidates += [Path(__file__).resolve().parents[1].parent / "shared", Path("/work/shared")]
+    for base in candidates:
+        if (base / "data" / "traces").is_dir():
+            return base / "data" / "traces"
+    return candidates[0] / "data" / "traces"
 
 
 def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:

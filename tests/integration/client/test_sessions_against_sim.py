@@ -55,7 +55,7 @@ async def test_conversation_turns_wait_for_the_answer_and_extend_the_cached_hist
         records = {r.request_id: r for r in await dispatch(requests, send)}
 
     assert len(records) == 9 and all(r.success for r in records.values()), [r.error for r in records.values()]
-    truth = {str(row["rid"]): row for row in sim.truth_rows()}
+    truth = {str(row["rid"]): row for row in sim.truth_rows(len(records))}
     assert set(truth) == set(records)
     for conv in range(3):
         turns = sorted((r for r in requests if r.chain_id == conv), key=lambda r: r.turn)
@@ -94,7 +94,7 @@ async def test_virtual_users_keep_exactly_n_requests_at_the_server(start_sim: Ca
         records = await dispatch(requests, send)
 
     assert len(records) == 24 and all(r.success for r in records)
-    truth = {str(row["rid"]): row for row in sim.truth_rows()}
+    truth = {str(row["rid"]): row for row in sim.truth_rows(len(records))}
     events = sorted(
         [(int(row["arrival_ns"]), 1) for row in truth.values()]
         + [(int(row["finish_ns"]), -1) for row in truth.values()],

@@ -13,16 +13,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import sim_run_fields
+from conftest import shared_traces_dir, sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.load.trace_tools import ideal_hit_rate
 from sglang_test_framework.scenarios.node import NodeTest
 from sglang_test_framework.traces import read_trace
 
-MOONCAKE = (
-    Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces" / "mooncake" / "conversation_trace.jsonl"
-)
+MOONCAKE = shared_traces_dir() / "mooncake" / "conversation_trace.jsonl"
 ROWS = 150
 SPEEDUP = 100.0
 KV_TOKENS = 300_000  # the slice sends 2.1 M prompt tokens: the cache evicts

@@ -55,7 +55,7 @@ def _get(handle: SimHandle, path: str) -> Any:
 
 
 def _only_row(handle: SimHandle) -> dict[str, Any]:
-    rows = handle.truth_rows()
+    rows = handle.truth_rows(1)
     assert len(rows) == 1
     return dict(rows[0])
 

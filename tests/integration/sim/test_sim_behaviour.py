@@ -104,7 +104,7 @@ async def test_max_running_requests_is_never_exceeded(start_sim: Callable[..., A
     sim = start_sim("--max-running-requests", "3")
     recs = await send_all(sim.url, [(words(100, 200 * i), 30) for i in range(10)])
     assert all(r.success for r in recs)
-    rows = sim.truth_rows()
+    rows = sim.truth_rows(len(recs))
     events = sorted([(int(r["admitted_ns"]), 1) for r in rows] + [(int(r["finish_ns"]), -1) for r in rows])
     running = peak = 0
     for _, delta in events:

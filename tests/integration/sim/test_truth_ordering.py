@@ -67,7 +67,7 @@ async def test_no_negative_durations_under_queueing_and_retractions(start_sim: C
     assert sum(m["num_retractions"] for m in finals) > 0  # KV ran out: requests were retracted
     assert any(m["queue_time"] > 0 for m in finals)  # max-running-requests made requests wait
 
-    rows = sim.truth_rows()
+    rows = sim.truth_rows(N_REQUESTS)
     assert sorted(str(r["rid"]) for r in rows) == sorted(f"r{i}" for i in range(N_REQUESTS))
     for row in rows:
         check_truth(row)

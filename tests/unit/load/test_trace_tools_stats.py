@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shared_traces_dir
 
 from sglang_test_framework.cli import main
 from sglang_test_framework.load.trace_tools import ideal_hit_rate, rate_stats, synthesize, trace_stats, write_trace
 from sglang_test_framework.traces import TraceRow, read_trace
 
-TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
+TRACES = shared_traces_dir()
 MOONCAKE = TRACES / "mooncake" / "conversation_trace.jsonl"
 AZURE = TRACES / "azure_llm_2023" / "AzureLLMInferenceTrace_conv.csv"
 
