@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-from conftest import serving
 
 from sglang_test_framework.client.request_sender import RequestSender
 from sglang_test_framework.records import Request
+from tests.conftest import serving
 
 
 def _events(total: int) -> list[bytes]:

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import serving
 
 from sglang_test_framework.client.request_sender import RequestSender
 from sglang_test_framework.load.dispatch import DispatchStats, dispatch
 from sglang_test_framework.metrics.summary import summarize
 from sglang_test_framework.records import Request, RequestRecord
+from tests.conftest import serving
 
 IDLE_S = 2.0  # the stalled responses never resume; the margin is for good responses on a loaded machine
 PATHS = {"sglang": "/generate", "openai": "/v1/completions", "openai-chat": "/v1/chat/completions"}

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import serving
 
 from sglang_test_framework.client.payloads import dump_json, load_json
 from sglang_test_framework.client.request_sender import ROUTING_KEY_HEADER, RequestSender
 from sglang_test_framework.records import Request
+from tests.conftest import serving
 
 
 def _events(total: int, extra: bytes = b"") -> bytes:

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from conftest import serving
 
 from sglang_test_framework.errors import FrameworkError
 from sglang_test_framework.metrics.collector import MetricsCollector
 from sglang_test_framework.metrics.prometheus import ScrapeTarget, fetch_server_metrics
+from tests.conftest import serving
 
 LABELS = 'model_name="m",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"'
 

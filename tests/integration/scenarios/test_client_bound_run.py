@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.report import format_node_report
 from sglang_test_framework.client.request_sender import RequestSender
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.records import Request, RequestRecord
 from sglang_test_framework.scenarios.node import NodeTest
+from tests.conftest import sim_run_fields
 
 BLOCK_S = 0.03
 

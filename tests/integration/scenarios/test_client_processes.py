@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import MODEL, SimHandle
 
 from sglang_test_framework.config.workload import WorkloadConfig
 from sglang_test_framework.load.request_generator import RequestGenerator
@@ -26,6 +25,7 @@ from sglang_test_framework.scenarios.runner import (
     ScenarioRun,
     execute_workload,
 )
+from tests.conftest import MODEL, SimHandle
 
 WORKER_MODULE = "sglang_test_framework.shards.worker"
 OPTIONS = ExecutionOptions(progress=False, flush_after_warmup=False, collect_timeseries=False)

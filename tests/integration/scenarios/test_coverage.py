@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sim_run_fields
 
 import sglang_test_framework.sim.engine as sim_engine
 import sglang_test_framework.sim.server as sim_server
@@ -26,6 +25,7 @@ from sglang_test_framework.scenarios import node as node_scenario
 from sglang_test_framework.scenarios.coverage import write_coverage_report
 from sglang_test_framework.scenarios.node import NodeTest
 from sglang_test_framework.scenarios.routing import RoutingTest
+from tests.conftest import sim_run_fields
 
 
 def _node_config(out: Path, **kw: Any) -> NodeConfig:

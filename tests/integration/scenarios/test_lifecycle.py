@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.scenarios import node as node_scenario
 from sglang_test_framework.scenarios.node import NodeTest
+from tests.conftest import sim_run_fields
 
 
 def _procs_with(marker: str) -> list[psutil.Process]:

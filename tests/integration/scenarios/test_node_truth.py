@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.scenarios.node import NodeTest
+from tests.conftest import sim_run_fields
 
 
 @pytest.mark.parametrize("api_type", ["sglang", "openai-chat"])

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.html_pages import run_report_html
 from sglang_test_framework.cli import main as cli_main
 from sglang_test_framework.config.router_config import RouterConfig
 from sglang_test_framework.config.routing_config import RoutingConfig
 from sglang_test_framework.scenarios.routing import RoutingTest
+from tests.conftest import sim_run_fields
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("smg") is None, reason="needs smg (pip install smg)")
 

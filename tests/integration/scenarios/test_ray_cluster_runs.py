@@ -19,7 +19,8 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import sim_run_fields
+
+from tests.conftest import sim_run_fields
 
 # With this, Ray binds and dials 127.0.0.1 (the only network these machines have) instead of the
 # interface address. Ray reads it once, on import: the cluster's processes and the driver subprocesses

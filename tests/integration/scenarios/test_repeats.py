@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import sim_run_fields
 
 from sglang_test_framework.analysis.compare import load_result_file
 from sglang_test_framework.cli import main as cli_main
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.results import RepeatedRunResults
 from sglang_test_framework.scenarios.node import NodeTest
+from tests.conftest import sim_run_fields
 
 MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 PROMPTS = 10

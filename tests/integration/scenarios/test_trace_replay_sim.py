@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import shared_traces_dir, sim_run_fields
 
 from sglang_test_framework.config.node_config import NodeConfig
 from sglang_test_framework.load.trace_tools import ideal_hit_rate
 from sglang_test_framework.scenarios.node import NodeTest
 from sglang_test_framework.traces import read_trace
+from tests.conftest import shared_traces_dir, sim_run_fields
 
 MOONCAKE = shared_traces_dir() / "mooncake" / "conversation_trace.jsonl"
 ROWS = 150

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import streamed_record
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -20,6 +19,7 @@ from sglang_test_framework.analysis.sweep_plots import plot_sweep
 from sglang_test_framework.metrics.collector import MetricsCollector
 from sglang_test_framework.metrics.per_worker import per_worker_table
 from sglang_test_framework.results import RunResults
+from tests.conftest import streamed_record
 
 MS = 1_000_000
 T0 = 3_000_000_000_000

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import streamed_record
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -34,6 +33,7 @@ from sglang_test_framework.analysis.routing_plots import (
 from sglang_test_framework.metrics.collector import MetricsCollector
 from sglang_test_framework.metrics.per_worker import per_worker_table
 from sglang_test_framework.results import RunResults
+from tests.conftest import streamed_record
 
 MS = 1_000_000
 T0 = 5_000_000_000_000

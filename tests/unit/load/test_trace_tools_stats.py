@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import shared_traces_dir
 
 from sglang_test_framework.cli import main
 from sglang_test_framework.load.trace_tools import ideal_hit_rate, rate_stats, synthesize, trace_stats, write_trace
 from sglang_test_framework.traces import TraceRow, read_trace
+from tests.conftest import shared_traces_dir
 
 TRACES = shared_traces_dir()
 MOONCAKE = TRACES / "mooncake" / "conversation_trace.jsonl"
