@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sglang_test_framework.analysis import plots
 from sglang_test_framework.analysis.compare_plots import plot_comparison
 from sglang_test_framework.analysis.plots import plot_node_results
 from sglang_test_framework.analysis.routing_plots import plot_policy_comparison, plot_routing_results
@@ -78,22 +76,6 @@ def assert_pngs(paths: list[Path]) -> None:
     for p in paths:
         data = p.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000, p
-
-
-@pytest.fixture
-def saved(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    """Every figure saved through plots.save_figure, kept for inspection."""
-    figures: list[Figure] = []
-    original = plots.save_figure
-
-    def keep(fig: Figure, path: Path) -> Path:
-        figures.append(fig)
-        return original(fig, path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    for module in ("compare_plots", "routing_plots", "sweep_plots"):
-        monkeypatch.setattr(f"sglang_test_framework.analysis.{module}.save_figure", keep)
-    return figures
 
 
 def assert_labelled(figures: list[Figure], settings: str) -> None:

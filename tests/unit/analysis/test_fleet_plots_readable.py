@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from sglang_test_framework.analysis import plots, routing_plots
+from sglang_test_framework.analysis import plots
 from sglang_test_framework.analysis.html_pages import run_report_html
 from sglang_test_framework.analysis.metric_text import (
     column_label,
@@ -71,19 +71,6 @@ def fleet_results(workers: int = WORKERS, idle: int = 4) -> RunResults:
         context=CONTEXT,
         per_worker=per_worker_table(df, targets),
     )
-
-
-@pytest.fixture
-def saved(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    figures: list[Figure] = []
-    original = plots.save_figure
-
-    def keep(fig: Figure, path: Path) -> Path:
-        figures.append(fig)
-        return original(fig, path)
-
-    monkeypatch.setattr(routing_plots, "save_figure", keep)
-    return figures
 
 
 def legend_texts(ax: Axes) -> list[str]:
